@@ -1,0 +1,55 @@
+# dvp: virtual machines on Kubernetes.
+#   make run    set up this machine and run the all-in-one platform
+#   make test   build and run the whole test suite
+GO        ?= go
+VERSION   ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
+LDFLAGS   := -X github.com/virtlab/dvp/internal/version.Version=$(VERSION)
+DATA_DIR  ?= $(CURDIR)/.data
+CONFIG    ?= $(CURDIR)/deploy/all-in-one.yaml
+# Whole-suite timeout for go test; e2e tests start real servers.
+TEST_TIMEOUT ?= 45m
+GOFLAGS_TEST ?=
+
+.PHONY: all build deps run test unit e2e verify generate fmt vet clean kubectl
+
+all: build
+
+build:
+	@mkdir -p bin
+	$(GO) build -ldflags '$(LDFLAGS)' -o bin/dvp ./cmd/dvp
+	$(GO) build -ldflags '$(LDFLAGS)' -o bin/d8 ./cmd/d8
+	$(GO) build -trimpath -ldflags '-s -w $(LDFLAGS)' -o bin/dvp-worker ./cmd/dvp-worker
+
+# kubectl for machines that have none: built from the same Kubernetes
+# release the platform embeds, so client and server versions match.
+kubectl:
+	@command -v kubectl >/dev/null 2>&1 || { mkdir -p bin && $(GO) build -o bin/kubectl k8s.io/kubernetes/cmd/kubectl; }
+
+deps:
+	./hack/install-deps.sh
+
+run: deps build kubectl
+	@echo "Starting dvp; once ready: export KUBECONFIG=$(DATA_DIR)/kubeconfig"
+	./bin/dvp server --data-dir $(DATA_DIR) --config $(CONFIG)
+
+test: build kubectl
+	PATH="$(CURDIR)/bin:$$PATH" DVP_BIN_DIR=$(CURDIR)/bin $(GO) test -count=1 -timeout $(TEST_TIMEOUT) $(GOFLAGS_TEST) ./...
+
+unit:
+	$(GO) test -count=1 -timeout 10m $$($(GO) list ./... | grep -v /test/)
+
+e2e: build kubectl
+	PATH="$(CURDIR)/bin:$$PATH" DVP_BIN_DIR=$(CURDIR)/bin $(GO) test -count=1 -timeout $(TEST_TIMEOUT) -v ./test/...
+
+generate:
+	./hack/generate.sh
+
+verify:
+	./hack/verify.sh
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1; }
+
+vet:
+	$(GO) vet ./...
+
+clean:
+	rm -rf bin

@@ -1,0 +1,87 @@
+package cli
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/spf13/cobra"
+	"k8s.io/cli-runtime/pkg/genericclioptions"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/rest"
+
+	"github.com/virtlab/dvp/internal/version"
+)
+
+// Env carries what every command needs: the kubeconfig flags (--kubeconfig,
+// -n, --context, ...) and output streams.
+type Env struct {
+	Flags *genericclioptions.ConfigFlags
+}
+
+// RESTConfig builds the client configuration from the standard flags.
+func (e *Env) RESTConfig() (*rest.Config, error) {
+	cfg, err := e.Flags.ToRESTConfig()
+	if err != nil {
+		return nil, fmt.Errorf("loading kubeconfig: %w", err)
+	}
+	return cfg, nil
+}
+
+// Namespace is -n, else the kubeconfig context's namespace, else "default".
+func (e *Env) Namespace() (string, error) {
+	ns, _, err := e.Flags.ToRawKubeConfigLoader().Namespace()
+	return ns, err
+}
+
+// Dynamic returns a dynamic client for the configured cluster.
+func (e *Env) Dynamic() (dynamic.Interface, error) {
+	cfg, err := e.RESTConfig()
+	if err != nil {
+		return nil, err
+	}
+	return dynamic.NewForConfig(cfg)
+}
+
+// NewRootCommand builds `d8` with its `v` (virtualization) command group.
+func NewRootCommand() *cobra.Command {
+	env := &Env{Flags: genericclioptions.NewConfigFlags(true)}
+	root := &cobra.Command{
+		Use:           "d8",
+		Short:         "Command-line client of the virtualization platform",
+		SilenceUsage:  true,
+		SilenceErrors: false,
+		Version:       version.Version,
+	}
+	env.Flags.AddFlags(root.PersistentFlags())
+
+	v := &cobra.Command{
+		Use:     "v",
+		Aliases: []string{"virtualization"},
+		Short:   "Work with virtual machines (console, start, stop, ...)",
+	}
+	v.AddCommand(newConsoleCommand(env))
+	root.AddCommand(v)
+	return root
+}
+
+// VMRef is a VirtualMachine named on the command line.
+type VMRef struct{ Namespace, Name string }
+
+// ParseVMRef accepts `name` or `name.namespace` (as upstream); -n or the
+// kubeconfig namespace apply to the plain form.
+func (e *Env) ParseVMRef(arg string) (VMRef, error) {
+	if arg == "" {
+		return VMRef{}, fmt.Errorf("a VirtualMachine name is required")
+	}
+	if name, ns, ok := strings.Cut(arg, "."); ok {
+		if name == "" || ns == "" {
+			return VMRef{}, fmt.Errorf("%q: expected NAME or NAME.NAMESPACE", arg)
+		}
+		return VMRef{Namespace: ns, Name: name}, nil
+	}
+	ns, err := e.Namespace()
+	if err != nil {
+		return VMRef{}, err
+	}
+	return VMRef{Namespace: ns, Name: arg}, nil
+}

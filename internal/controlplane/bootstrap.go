@@ -1,0 +1,180 @@
+package controlplane
+
+import (
+	"context"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apiextv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	apiextclient "k8s.io/apiextensions-apiserver/pkg/client/clientset/clientset"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/klog/v2"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/yaml"
+
+	"github.com/virtlab/dvp/crds"
+	"github.com/virtlab/dvp/internal/pki"
+	"github.com/virtlab/dvp/internal/platform"
+	"github.com/virtlab/dvp/internal/webhook"
+)
+
+// bootstrapAPI installs or updates the CRDs (every start, so an upgraded
+// binary brings its schema) and the platform namespace.
+func (s *Server) bootstrapAPI(ctx context.Context, cfg *rest.Config) error {
+	ext, err := apiextclient.NewForConfig(cfg)
+	if err != nil {
+		return err
+	}
+	files, err := fs.Glob(crds.FS, "*.yaml")
+	if err != nil {
+		return err
+	}
+	var names []string
+	for _, f := range files {
+		b, err := crds.FS.ReadFile(f)
+		if err != nil {
+			return err
+		}
+		var crd apiextv1.CustomResourceDefinition
+		if err := yaml.UnmarshalStrict(b, &crd); err != nil {
+			return fmt.Errorf("%s: %w", f, err)
+		}
+		if err := applyCRD(ctx, ext, &crd); err != nil {
+			return err
+		}
+		names = append(names, crd.Name)
+	}
+	for _, n := range names {
+		if err := waitEstablished(ctx, ext, n); err != nil {
+			return err
+		}
+	}
+	cs, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return err
+	}
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: platform.Namespace}}
+	if _, err := cs.CoreV1().Namespaces().Create(ctx, ns, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+		return fmt.Errorf("creating namespace %s: %w", platform.Namespace, err)
+	}
+	return nil
+}
+
+func applyCRD(ctx context.Context, ext apiextclient.Interface, crd *apiextv1.CustomResourceDefinition) error {
+	api := ext.ApiextensionsV1().CustomResourceDefinitions()
+	return wait.ExponentialBackoffWithContext(ctx, wait.Backoff{Duration: 100 * time.Millisecond, Factor: 2, Steps: 8}, func(ctx context.Context) (bool, error) {
+		cur, err := api.Get(ctx, crd.Name, metav1.GetOptions{})
+		switch {
+		case apierrors.IsNotFound(err):
+			_, err = api.Create(ctx, crd, metav1.CreateOptions{})
+		case err == nil:
+			crd.ResourceVersion = cur.ResourceVersion
+			_, err = api.Update(ctx, crd, metav1.UpdateOptions{})
+		}
+		if apierrors.IsConflict(err) || apierrors.IsAlreadyExists(err) {
+			return false, nil
+		}
+		if err != nil {
+			return false, fmt.Errorf("installing CRD %s: %w", crd.Name, err)
+		}
+		return true, nil
+	})
+}
+
+func waitEstablished(ctx context.Context, ext apiextclient.Interface, name string) error {
+	return wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, time.Minute, true, func(ctx context.Context) (bool, error) {
+		crd, err := ext.ApiextensionsV1().CustomResourceDefinitions().Get(ctx, name, metav1.GetOptions{})
+		if err != nil {
+			return false, nil
+		}
+		for _, c := range crd.Status.Conditions {
+			if c.Type == apiextv1.Established && c.Status == apiextv1.ConditionTrue {
+				return true, nil
+			}
+		}
+		return false, nil
+	})
+}
+
+// registerWebhooks points the apiserver at the platform's admission webhooks.
+// It uses URL client configs on the node address: there is no kube-proxy to
+// route a Service in all-in-one mode.
+func (s *Server) registerWebhooks(ctx context.Context, cfg *rest.Config) error {
+	caPEM, err := os.ReadFile(filepath.Join(s.pkiDir(), pki.CACert))
+	if err != nil {
+		return err
+	}
+	base := fmt.Sprintf("https://%s:%d", s.nodeIP, s.cfg.WebhookPort)
+	validating, mutating := webhook.Configurations(base, caPEM)
+	c, err := client.New(cfg, client.Options{})
+	if err != nil {
+		return err
+	}
+	for _, obj := range []client.Object{validating, mutating} {
+		if err := upsert(ctx, c, obj); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// upsert creates obj or replaces the spec-like content of an existing one.
+func upsert(ctx context.Context, c client.Client, obj client.Object) error {
+	err := c.Create(ctx, obj)
+	if !apierrors.IsAlreadyExists(err) {
+		return err
+	}
+	cur := obj.DeepCopyObject().(client.Object)
+	if err := c.Get(ctx, client.ObjectKeyFromObject(obj), cur); err != nil {
+		return err
+	}
+	obj.SetResourceVersion(cur.GetResourceVersion())
+	return c.Update(ctx, obj)
+}
+
+// bootstrapObjects creates objects the platform ships once, on the first
+// start only: a user who edits or deletes them keeps that choice. The record
+// of what was done lives in the API (a ConfigMap), not on local disk.
+func (s *Server) bootstrapObjects(ctx context.Context, cfg *rest.Config) error {
+	log := klog.FromContext(ctx)
+	c, err := client.New(cfg, client.Options{Scheme: platform.Scheme()})
+	if err != nil {
+		return err
+	}
+	record := &corev1.ConfigMap{}
+	key := client.ObjectKey{Namespace: platform.Namespace, Name: platform.BootstrapConfigMap}
+	if err := c.Get(ctx, key, record); err != nil && !apierrors.IsNotFound(err) {
+		return err
+	}
+	if record.Data[platform.BootstrapGenericClassKey] == "true" {
+		return nil
+	}
+	class := platform.GenericClass()
+	err = wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, time.Minute, true, func(ctx context.Context) (bool, error) {
+		err := c.Create(ctx, class)
+		if err == nil || apierrors.IsAlreadyExists(err) {
+			return true, nil
+		}
+		// The webhook may take a moment to be reachable from the apiserver.
+		log.V(1).Info("Creating the generic VirtualMachineClass", "error", err)
+		return false, nil
+	})
+	if err != nil {
+		return fmt.Errorf("creating VirtualMachineClass %s: %w", class.GetName(), err)
+	}
+	record.Namespace, record.Name = key.Namespace, key.Name
+	record.Data = map[string]string{platform.BootstrapGenericClassKey: "true"}
+	if record.ResourceVersion == "" {
+		return c.Create(ctx, record)
+	}
+	return c.Update(ctx, record)
+}
+

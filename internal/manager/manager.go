@@ -1,0 +1,79 @@
+package manager
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"time"
+
+	"k8s.io/client-go/rest"
+	"k8s.io/klog/v2"
+	ctrl "sigs.k8s.io/controller-runtime"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+	ctrlwebhook "sigs.k8s.io/controller-runtime/pkg/webhook"
+
+	"github.com/virtlab/dvp/internal/config"
+	"github.com/virtlab/dvp/internal/pki"
+	"github.com/virtlab/dvp/internal/platform"
+	"github.com/virtlab/dvp/internal/webhook"
+)
+
+// Options configure one manager.
+type Options struct {
+	RESTConfig *rest.Config
+	Config     *config.Config
+	// WebhookHost and WebhookPort are where admission webhooks listen.
+	WebhookHost string
+	WebhookPort int
+	// CertDir holds the webhook serving certificate (pki.PlatformServing).
+	CertDir string
+}
+
+// Run starts the manager and blocks until ctx is done. ready, if not nil, is
+// closed once the webhook server accepts TLS connections.
+func Run(ctx context.Context, o Options, ready chan<- struct{}) error {
+	log := klog.FromContext(ctx)
+	ctrl.SetLogger(log)
+	scheme := platform.Scheme()
+	mgr, err := ctrl.NewManager(o.RESTConfig, ctrl.Options{
+		Scheme:                 scheme,
+		LeaderElection:         false,
+		Metrics:                metricsserver.Options{BindAddress: "0"},
+		HealthProbeBindAddress: "0",
+		WebhookServer: ctrlwebhook.NewServer(ctrlwebhook.Options{
+			Host:     o.WebhookHost,
+			Port:     o.WebhookPort,
+			CertDir:  o.CertDir,
+			CertName: pki.PlatformServing + ".crt",
+			KeyName:  pki.PlatformServing + ".key",
+		}),
+	})
+	if err != nil {
+		return fmt.Errorf("creating controller manager: %w", err)
+	}
+	webhook.Register(mgr.GetWebhookServer(), scheme, mgr.GetAPIReader(), o.Config)
+
+	errc := make(chan error, 1)
+	go func() { errc <- mgr.Start(ctx) }()
+	if ready != nil {
+		check := mgr.GetWebhookServer().StartedChecker()
+		for {
+			if check(&http.Request{}) == nil {
+				close(ready)
+				break
+			}
+			select {
+			case err := <-errc:
+				return fmt.Errorf("controller manager: %w", err)
+			case <-ctx.Done():
+				return <-errc
+			case <-time.After(50 * time.Millisecond):
+			}
+		}
+		log.Info("Admission webhooks serving", "address", fmt.Sprintf("%s:%d", o.WebhookHost, o.WebhookPort))
+	}
+	if err := <-errc; err != nil {
+		return fmt.Errorf("controller manager: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,2 @@
+// Package netutil finds the address a node advertises.
+package netutil
