@@ -39,13 +39,13 @@ var (
 // committed objects as soon as possible.
 func Register(srv ctrlwebhook.Server, scheme *runtime.Scheme, reader client.Reader, cfg *config.Config) {
 	handlers := map[string]*admission.Webhook{
-		"/validate-virtualdisk":              admission.WithValidator[*v1alpha2.VirtualDisk](scheme, &diskValidator{}),
-		"/validate-virtualimage":             admission.WithValidator[*v1alpha2.VirtualImage](scheme, &imageValidator{}),
-		"/validate-clustervirtualimage":      admission.WithValidator[*v1alpha2.ClusterVirtualImage](scheme, &clusterImageValidator{}),
-		"/validate-virtualmachine":           admission.WithValidator[*v1alpha2.VirtualMachine](scheme, &vmValidator{reader: reader}),
-		"/mutate-virtualmachine":             admission.WithDefaulter[*v1alpha2.VirtualMachine](scheme, &vmDefaulter{reader: reader}),
-		"/validate-virtualmachineclass":      admission.WithValidator[*v1alpha2.VirtualMachineClass](scheme, &classValidator{reader: reader}),
-		"/validate-virtualmachineipaddress":  admission.WithValidator[*v1alpha2.VirtualMachineIPAddress](scheme, newIPAddressValidator(cfg)),
+		"/validate-virtualdisk":             admission.WithValidator[*v1alpha2.VirtualDisk](scheme, &diskValidator{}),
+		"/validate-virtualimage":            admission.WithValidator[*v1alpha2.VirtualImage](scheme, &imageValidator{}),
+		"/validate-clustervirtualimage":     admission.WithValidator[*v1alpha2.ClusterVirtualImage](scheme, &clusterImageValidator{}),
+		"/validate-virtualmachine":          admission.WithValidator[*v1alpha2.VirtualMachine](scheme, &vmValidator{reader: reader}),
+		"/mutate-virtualmachine":            &admission.Webhook{Handler: &vmDefaulter{reader: reader}},
+		"/validate-virtualmachineclass":     admission.WithValidator[*v1alpha2.VirtualMachineClass](scheme, &classValidator{reader: reader}),
+		"/validate-virtualmachineipaddress": admission.WithValidator[*v1alpha2.VirtualMachineIPAddress](scheme, newIPAddressValidator(cfg)),
 	}
 	for _, h := range hooks {
 		srv.Register(h.path, handlers[h.path])

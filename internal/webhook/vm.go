@@ -2,11 +2,14 @@ package webhook
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"net/http"
 	"strings"
 
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"gomodules.xyz/jsonpatch/v2"
 	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
@@ -108,12 +111,12 @@ func validateVMSpec(spec *v1alpha2.VirtualMachineSpec) field.ErrorList {
 		p := field.NewPath("spec", "blockDeviceRefs").Index(i)
 		key := string(ref.Kind) + "/" + ref.Name
 		if j, ok := seen[key]; ok {
-			errs = append(errs, field.Duplicate(p, fmt.Sprintf("%s %q is already listed at blockDeviceRefs[%d]", ref.Kind, ref.Name, j)))
+			errs = append(errs, field.Invalid(p, ref.Name, fmt.Sprintf("%s %q is already listed at blockDeviceRefs[%d]", ref.Kind, ref.Name, j)))
 		}
 		seen[key] = i
 		if ref.BootOrder != nil {
 			if j, ok := orders[*ref.BootOrder]; ok {
-				errs = append(errs, field.Duplicate(p.Child("bootOrder"), fmt.Sprintf("bootOrder %d is already used by blockDeviceRefs[%d]; boot orders must be unique", *ref.BootOrder, j)))
+				errs = append(errs, field.Invalid(p.Child("bootOrder"), *ref.BootOrder, fmt.Sprintf("bootOrder %d is already used by blockDeviceRefs[%d]; boot orders must be unique", *ref.BootOrder, j)))
 			}
 			orders[*ref.BootOrder] = i
 		}
@@ -162,24 +165,43 @@ func (v *vmValidator) validateAgainstCluster(ctx context.Context, vm *v1alpha2.V
 }
 
 // vmDefaulter fills the class of a VM that names none from the default class.
+// It reads only the one field it needs instead of decoding the whole object:
+// mutating webhooks run before schema validation, and a malformed field
+// elsewhere (memory: lots) must reach the schema, which names it, rather
+// than fail here with a decoding error.
 type vmDefaulter struct{ reader client.Reader }
 
-var _ admission.Defaulter[*v1alpha2.VirtualMachine] = (*vmDefaulter)(nil)
+var _ admission.Handler = (*vmDefaulter)(nil)
 
-func (d *vmDefaulter) Default(ctx context.Context, vm *v1alpha2.VirtualMachine) error {
-	if vm.Spec.VirtualMachineClassName != "" {
-		return nil
+func (d *vmDefaulter) Handle(ctx context.Context, req admission.Request) admission.Response {
+	var partial struct {
+		Spec struct {
+			VirtualMachineClassName string `json:"virtualMachineClassName"`
+		} `json:"spec"`
 	}
+	if err := json.Unmarshal(req.Object.Raw, &partial); err != nil || partial.Spec.VirtualMachineClassName != "" {
+		return admission.Allowed("")
+	}
+	name, err := d.defaultClass(ctx)
+	if err != nil {
+		return admission.Errored(http.StatusInternalServerError, err)
+	}
+	if name == "" {
+		// No default class: the schema reports the missing field.
+		return admission.Allowed("")
+	}
+	return admission.Patched("virtualMachineClassName set from the default class", jsonpatch.NewOperation("add", "/spec/virtualMachineClassName", name))
+}
+
+func (d *vmDefaulter) defaultClass(ctx context.Context) (string, error) {
 	var classes v1alpha2.VirtualMachineClassList
 	if err := d.reader.List(ctx, &classes); err != nil {
-		return fmt.Errorf("listing VirtualMachineClasses: %w", err)
+		return "", fmt.Errorf("listing VirtualMachineClasses: %w", err)
 	}
 	for _, c := range classes.Items {
 		if c.Annotations[platform.DefaultClassAnnotation] == "true" && c.DeletionTimestamp == nil {
-			vm.Spec.VirtualMachineClassName = c.Name
-			return nil
+			return c.Name, nil
 		}
 	}
-	// No default class: the schema reports the missing field.
-	return nil
+	return "", nil
 }

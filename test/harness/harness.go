@@ -100,6 +100,11 @@ func (s *Server) start() {
 	if err != nil {
 		s.t.Fatal(err)
 	}
+	// The server deletes a stale kubeconfig itself, but only once it runs;
+	// deleting it here first means WaitReady cannot see the previous run's.
+	if err := os.Remove(s.Kubeconfig); err != nil && !os.IsNotExist(err) {
+		s.t.Fatal(err)
+	}
 	args := append([]string{"server", "--data-dir", s.DataDir, "--config", s.configPath}, s.extraArgs...)
 	s.cmd = s.Command(filepath.Join(s.bin, "dvp"), args...)
 	s.cmd.Stdout, s.cmd.Stderr = logf, logf

@@ -1,0 +1,61 @@
+package e2e
+
+import (
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+	"testing"
+)
+
+// headerRE splits kubectl's table header: columns are separated by two or
+// more spaces, while a header may hold one ("REGISTRY URL").
+var headerRE = regexp.MustCompile(`\s{2,}`)
+
+func tableHeader(out string) []string {
+	line, _, _ := strings.Cut(out, "\n")
+	return headerRE.Split(strings.TrimSpace(line), -1)
+}
+
+// tableRow returns the cells of the row whose first cell is name.
+func tableRow(out, name string) []string {
+	for _, line := range strings.Split(out, "\n")[1:] {
+		cells := headerRE.Split(strings.TrimSpace(line), -1)
+		if len(cells) > 0 && cells[0] == name {
+			return cells
+		}
+	}
+	return nil
+}
+
+// isSubsequence reports whether want appears in got in order, possibly with
+// other columns in between.
+func isSubsequence(want, got []string) bool {
+	i := 0
+	for _, g := range got {
+		if i < len(want) && g == want[i] {
+			i++
+		}
+	}
+	return i == len(want)
+}
+
+func testdataFiles(t *testing.T, dir string) []string {
+	t.Helper()
+	files, err := filepath.Glob(filepath.Join("testdata", dir, "*.yaml"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no testdata in %s: %v", dir, err)
+	}
+	sort.Strings(files)
+	return files
+}
+
+func readFile(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
