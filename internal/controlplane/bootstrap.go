@@ -177,4 +177,3 @@ func (s *Server) bootstrapObjects(ctx context.Context, cfg *rest.Config) error {
 	}
 	return c.Update(ctx, record)
 }
-
