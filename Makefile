@@ -3,7 +3,17 @@
 #   make test   build and run the whole test suite
 GO        ?= go
 VERSION   ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
-LDFLAGS   := -X github.com/virtlab/dvp/internal/version.Version=$(VERSION)
+K8S_VERSION := $(shell $(GO) list -m -f '{{.Version}}' k8s.io/kubernetes 2>/dev/null)
+K8S_MINOR   := $(word 2,$(subst ., ,$(K8S_VERSION)))
+# Stamp the embedded Kubernetes components (and kubectl) with their release,
+# so `kubectl version` and the API's /version report it.
+K8S_LDFLAGS := -X k8s.io/component-base/version.gitVersion=$(K8S_VERSION) \
+               -X k8s.io/component-base/version.gitMajor=1 \
+               -X k8s.io/component-base/version.gitMinor=$(K8S_MINOR) \
+               -X k8s.io/client-go/pkg/version.gitVersion=$(K8S_VERSION) \
+               -X k8s.io/client-go/pkg/version.gitMajor=1 \
+               -X k8s.io/client-go/pkg/version.gitMinor=$(K8S_MINOR)
+LDFLAGS   := -X github.com/virtlab/dvp/internal/version.Version=$(VERSION) $(K8S_LDFLAGS)
 DATA_DIR  ?= $(CURDIR)/.data
 CONFIG    ?= $(CURDIR)/deploy/all-in-one.yaml
 # Whole-suite timeout for go test; e2e tests start real servers.
@@ -23,7 +33,7 @@ build:
 # kubectl for machines that have none: built from the same Kubernetes
 # release the platform embeds, so client and server versions match.
 kubectl:
-	@command -v kubectl >/dev/null 2>&1 || { mkdir -p bin && $(GO) build -o bin/kubectl k8s.io/kubernetes/cmd/kubectl; }
+	@command -v kubectl >/dev/null 2>&1 || { mkdir -p bin && $(GO) build -ldflags '$(K8S_LDFLAGS)' -o bin/kubectl k8s.io/kubernetes/cmd/kubectl; }
 
 deps:
 	./hack/install-deps.sh

@@ -122,6 +122,10 @@ func runPlatform(ctx context.Context, env controlplane.PlatformEnv, ready chan<-
 		WebhookHost: env.NodeIP.String(),
 		WebhookPort: env.Config.WebhookPort,
 		CertDir:     env.CertDir,
+		// Only kube-apiserver, with the client certificate the server
+		// configured for admission, may call the webhooks.
+		WebhookClientCA: filepath.Join(env.CertDir, pki.CACert),
+		WebhookClientCN: pki.WebhookClientCN,
 	}, ready)
 }
 

@@ -36,6 +36,7 @@ func (s *Server) apiserverArgs() []string {
 		"--service-account-key-file=" + p(pki.ServiceAccountPub),
 		"--service-account-signing-key-file=" + p(pki.ServiceAccountKey),
 		"--enable-admission-plugins=NodeRestriction",
+		"--admission-control-config-file=" + s.admissionConfigPath(),
 		// Aggregated APIs (the console subresource) are reached by the
 		// endpoint address, since there is no kube-proxy for service IPs.
 		"--enable-aggregator-routing=true",
@@ -81,4 +82,38 @@ func runAPIServer(ctx context.Context, args []string) error {
 		return fmt.Errorf("kube-apiserver: %w", err)
 	}
 	return nil
+}
+
+func (s *Server) admissionConfigPath() string {
+	return filepath.Join(s.dataDir, "kubeconfigs", "admission.yaml")
+}
+
+// writeAdmissionConfig makes kube-apiserver present a client certificate to
+// every admission webhook, so the platform's webhooks can refuse callers
+// other than the apiserver.
+func (s *Server) writeAdmissionConfig() error {
+	kc := filepath.Join(s.dataDir, "kubeconfigs", "webhook-client.kubeconfig")
+	p := func(name string) string { return filepath.Join(s.pkiDir(), name) }
+	kubeconfig := fmt.Sprintf(`apiVersion: v1
+kind: Config
+users:
+- name: "*"
+  user:
+    client-certificate: %s
+    client-key: %s
+`, p(pki.WebhookClient+".crt"), p(pki.WebhookClient+".key"))
+	plugin := func(name string) string {
+		return fmt.Sprintf(`- name: %s
+  configuration:
+    apiVersion: apiserver.config.k8s.io/v1
+    kind: WebhookAdmissionConfiguration
+    kubeConfigFile: %s
+`, name, kc)
+	}
+	admission := "apiVersion: apiserver.config.k8s.io/v1\nkind: AdmissionConfiguration\nplugins:\n" +
+		plugin("ValidatingAdmissionWebhook") + plugin("MutatingAdmissionWebhook")
+	if err := pki.WriteFile(kc, []byte(kubeconfig), 0o600); err != nil {
+		return err
+	}
+	return pki.WriteFile(s.admissionConfigPath(), []byte(admission), 0o600)
 }

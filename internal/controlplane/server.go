@@ -224,6 +224,7 @@ func (s *Server) ensurePKI() error {
 		{ca, pki.APIServerServing, serving},
 		{ca, pki.APIServerKubelet, pki.LeafRequest{CommonName: "kube-apiserver-kubelet-client", Organization: []string{"system:masters"}, Client: true}},
 		{fp, pki.FrontProxyClient, pki.LeafRequest{CommonName: pki.FrontProxyClient, Client: true}},
+		{ca, pki.WebhookClient, pki.LeafRequest{CommonName: pki.WebhookClientCN, Client: true}},
 		{ca, pki.PlatformServing, pki.LeafRequest{CommonName: "dvp-platform", DNSNames: []string{"localhost"},
 			IPs: []net.IP{net.IPv4(127, 0, 0, 1), s.nodeIP}, Server: true}},
 	}
@@ -231,6 +232,9 @@ func (s *Server) ensurePKI() error {
 		if err := l.ca.EnsureLeaf(dir, l.name, l.req); err != nil {
 			return err
 		}
+	}
+	if err := s.writeAdmissionConfig(); err != nil {
+		return err
 	}
 	for _, comp := range []struct{ name, user string }{
 		{"kube-controller-manager", "system:kube-controller-manager"},

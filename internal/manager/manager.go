@@ -2,8 +2,11 @@ package manager
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"net/http"
+	"os"
 	"time"
 
 	"k8s.io/client-go/rest"
@@ -27,6 +30,11 @@ type Options struct {
 	WebhookPort int
 	// CertDir holds the webhook serving certificate (pki.PlatformServing).
 	CertDir string
+	// WebhookClientCA, when set, is a PEM file of the CA that signed the
+	// apiserver's webhook client certificate; requests without a client
+	// certificate from it with WebhookClientCN are refused.
+	WebhookClientCA string
+	WebhookClientCN string
 }
 
 // Run starts the manager and blocks until ctx is done. ready, if not nil, is
@@ -35,6 +43,23 @@ func Run(ctx context.Context, o Options, ready chan<- struct{}) error {
 	log := klog.FromContext(ctx)
 	ctrl.SetLogger(log)
 	scheme := platform.Scheme()
+	var tlsOpts []func(*tls.Config)
+	if o.WebhookClientCA != "" {
+		pem, err := os.ReadFile(o.WebhookClientCA)
+		if err != nil {
+			return fmt.Errorf("reading webhook client CA: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return fmt.Errorf("%s holds no PEM certificate", o.WebhookClientCA)
+		}
+		// "If given": the readiness probe connects without a certificate;
+		// the handlers refuse such requests (webhook.RequireClient).
+		tlsOpts = append(tlsOpts, func(c *tls.Config) {
+			c.ClientCAs = pool
+			c.ClientAuth = tls.VerifyClientCertIfGiven
+		})
+	}
 	mgr, err := ctrl.NewManager(o.RESTConfig, ctrl.Options{
 		Scheme:                 scheme,
 		LeaderElection:         false,
@@ -46,12 +71,13 @@ func Run(ctx context.Context, o Options, ready chan<- struct{}) error {
 			CertDir:  o.CertDir,
 			CertName: pki.PlatformServing + ".crt",
 			KeyName:  pki.PlatformServing + ".key",
+			TLSOpts:  tlsOpts,
 		}),
 	})
 	if err != nil {
 		return fmt.Errorf("creating controller manager: %w", err)
 	}
-	webhook.Register(mgr.GetWebhookServer(), scheme, mgr.GetAPIReader(), o.Config)
+	webhook.Register(mgr.GetWebhookServer(), scheme, mgr.GetAPIReader(), o.Config, o.WebhookClientCN)
 
 	errc := make(chan error, 1)
 	go func() { errc <- mgr.Start(ctx) }()

@@ -31,6 +31,11 @@ const (
 	ServiceAccountKey = "sa.key"
 	ServiceAccountPub = "sa.pub"
 	PlatformServing   = "platform-serving"
+	// WebhookClient is what kube-apiserver presents to the platform's
+	// webhooks; they refuse requests that lack it.
+	WebhookClient = "webhook-client"
+	// WebhookClientCN is the common name of that certificate.
+	WebhookClientCN = "kube-apiserver-webhook-client"
 )
 
 const (

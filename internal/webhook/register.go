@@ -1,6 +1,8 @@
 package webhook
 
 import (
+	"net/http"
+
 	admissionv1 "k8s.io/api/admissionregistration/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -37,7 +39,11 @@ var (
 // Register mounts every webhook on srv. reader must read from the API
 // directly (not a cache), so that two concurrent requests see each other's
 // committed objects as soon as possible.
-func Register(srv ctrlwebhook.Server, scheme *runtime.Scheme, reader client.Reader, cfg *config.Config) {
+//
+// clientCN, when set, is the common name every caller's verified client
+// certificate must carry: the apiserver's. Others get 403 before any handler
+// runs, so nothing but the apiserver can call the webhooks.
+func Register(srv ctrlwebhook.Server, scheme *runtime.Scheme, reader client.Reader, cfg *config.Config, clientCN string) {
 	handlers := map[string]*admission.Webhook{
 		"/validate-virtualdisk":             admission.WithValidator[*v1alpha2.VirtualDisk](scheme, &diskValidator{}),
 		"/validate-virtualimage":            admission.WithValidator[*v1alpha2.VirtualImage](scheme, &imageValidator{}),
@@ -48,8 +54,24 @@ func Register(srv ctrlwebhook.Server, scheme *runtime.Scheme, reader client.Read
 		"/validate-virtualmachineipaddress": admission.WithValidator[*v1alpha2.VirtualMachineIPAddress](scheme, newIPAddressValidator(cfg)),
 	}
 	for _, h := range hooks {
-		srv.Register(h.path, handlers[h.path])
+		var handler http.Handler = handlers[h.path]
+		if clientCN != "" {
+			handler = RequireClient(clientCN, handler)
+		}
+		srv.Register(h.path, handler)
 	}
+}
+
+// RequireClient refuses requests whose TLS client certificate (verified by
+// the server's ClientCAs) is missing or has another common name.
+func RequireClient(cn string, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.TLS == nil || len(r.TLS.VerifiedChains) == 0 || r.TLS.VerifiedChains[0][0].Subject.CommonName != cn {
+			http.Error(w, "forbidden: only kube-apiserver may call admission webhooks", http.StatusForbidden)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 // Configurations returns the webhook registrations for the apiserver. base is

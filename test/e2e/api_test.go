@@ -126,6 +126,13 @@ func testNoAnonymousAccess(t *testing.T, srv *harness.Server) {
 	if r.Stdout != "401" {
 		t.Errorf("anonymous GET %s = %q, want 401: %s", url, r.Stdout, r)
 	}
+	// The admission webhooks listen on the node address too; only the
+	// apiserver (with its client certificate) may call them.
+	hook := "https://" + srv.NodeIP + ":9443/validate-virtualdisk"
+	r = srv.Run("", "curl", "-sk", "-o", "/dev/null", "-w", "%{http_code}", "-X", "POST", "-H", "Content-Type: application/json", "-d", "{}", hook)
+	if r.Stdout != "403" {
+		t.Errorf("anonymous POST %s = %q, want 403: %s", hook, r.Stdout, r)
+	}
 }
 
 func testD8Console(t *testing.T, srv *harness.Server) {

@@ -1,0 +1,85 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func load(t *testing.T, content string) (*Config, error) {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "config.yaml")
+	if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return Load(p)
+}
+
+func TestDefaults(t *testing.T) {
+	c, err := Load("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.APIPort != 6443 || c.Accel != AccelAuto || c.Upload.WaitTimeout.Duration != 15*time.Minute {
+		t.Errorf("unexpected defaults: %+v", c)
+	}
+	if len(c.VirtualMachineCIDRs) != 1 || c.VirtualMachineCIDRs[0] != "10.66.10.0/24" {
+		t.Errorf("CIDRs = %v", c.VirtualMachineCIDRs)
+	}
+	if len(c.StorageClasses) != 1 || !c.StorageClasses[0].Default || c.StorageClasses[0].VolumeBindingMode != "WaitForFirstConsumer" {
+		t.Errorf("storage classes = %+v", c.StorageClasses)
+	}
+	if len(c.Nodes) != 1 || c.Nodes[0].Name == "" {
+		t.Errorf("nodes = %+v", c.Nodes)
+	}
+}
+
+func TestIssueExample(t *testing.T) {
+	c, err := load(t, `
+virtualMachineCIDRs: ["10.66.10.0/24"]
+storageClasses:
+  - {name: local-thin, volumeBindingMode: WaitForFirstConsumer, default: true}
+  - {name: linstor-thin-r2, volumeBindingMode: Immediate, nodeLocal: true}
+nodes:
+  - {name: node-1, labels: {node-role.kubernetes.io/system: ""}, taints: [{key: dedicated, value: vm, effect: NoSchedule}]}
+  - {name: node-2}
+accel: tcg
+upload: {waitTimeout: 30s}
+`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Accel != AccelTCG || c.Upload.WaitTimeout.Duration != 30*time.Second || len(c.Nodes) != 2 || !c.StorageClasses[1].NodeLocal {
+		t.Errorf("parsed %+v", c)
+	}
+	if c.Nodes[0].Taints[0].Effect != "NoSchedule" {
+		t.Errorf("taint = %+v", c.Nodes[0].Taints[0])
+	}
+}
+
+func TestInvalid(t *testing.T) {
+	for _, tc := range []struct{ content, want string }{
+		{"virtualMachineCIDR: []", `unknown key "virtualMachineCIDR"`},
+		{"nodes: [{name: a, label: {}}]", `unknown key "label"`},
+		{"virtualMachineCIDRs: []", "virtualMachineCIDRs: at least one CIDR is required"},
+		{"virtualMachineCIDRs: [10.0.0.0/31]", "is too small"},
+		{"virtualMachineCIDRs: [fd00::/64]", "is not an IPv4 CIDR"},
+		{"apiPort: 70000", "apiPort: 70000 is not a TCP port"},
+		{"storageClasses: [{name: Bad_Name}]", "storageClasses[0].name"},
+		{"storageClasses: [{name: a}, {name: a}]", `storageClasses[1].name: "a" is listed twice`},
+		{"nodes: []", "nodes: at least one node is required"},
+		{"nodes: [{name: a}, {name: a}]", `nodes[1].name: "a" is listed twice`},
+		{"nodes: [{name: a, labels: {'bad key!': x}}]", "nodes[0].labels"},
+		{"nodes: [{name: a, taints: [{key: k, effect: Never}]}]", "nodes[0].taints[0].effect"},
+		{"accel: hvf", `accel: "hvf" is not one of auto, kvm, tcg`},
+		{"nodeAddress: ::1", "nodeAddress"},
+		{"upload: {waitTimeout: 1y}", "is not a duration"},
+	} {
+		_, err := load(t, tc.content)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%q: error %v, want it to contain %q", tc.content, err, tc.want)
+		}
+	}
+}
