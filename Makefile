@@ -30,10 +30,11 @@ build:
 	$(GO) build -ldflags '$(LDFLAGS)' -o bin/d8 ./cmd/d8
 	$(GO) build -trimpath -ldflags '-s -w $(LDFLAGS)' -o bin/dvp-worker ./cmd/dvp-worker
 
-# kubectl for machines that have none: built from the same Kubernetes
-# release the platform embeds, so client and server versions match.
+# kubectl built from the same Kubernetes release the platform embeds, so
+# client and server versions match on any machine (Debian's is 1.20).
 kubectl:
-	@command -v kubectl >/dev/null 2>&1 || { mkdir -p bin && $(GO) build -ldflags '$(K8S_LDFLAGS)' -o bin/kubectl k8s.io/kubernetes/cmd/kubectl; }
+	@mkdir -p bin
+	$(GO) build -ldflags '$(K8S_LDFLAGS)' -o bin/kubectl k8s.io/kubernetes/cmd/kubectl
 
 deps:
 	./hack/install-deps.sh

@@ -7,6 +7,8 @@ package main
 import (
 	"fmt"
 	"os"
+	"os/signal"
+	"syscall"
 
 	"github.com/virtlab/dvp/internal/version"
 )
@@ -15,7 +17,7 @@ const usage = `usage: dvp-worker <command>
 
 commands:
   version   print the version
-  idle      block until killed (a stand-in process for footprint measurements)
+  idle      block until SIGTERM or SIGINT (a stand-in process for footprint measurements)
 `
 
 func main() {
@@ -27,7 +29,9 @@ func main() {
 	case "version":
 		fmt.Println(version.Version)
 	case "idle":
-		select {}
+		sig := make(chan os.Signal, 1)
+		signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
+		<-sig
 	default:
 		fmt.Fprintf(os.Stderr, "dvp-worker: unknown command %q\n\n%s", os.Args[1], usage)
 		os.Exit(2)

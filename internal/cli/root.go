@@ -5,22 +5,34 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
-	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/virtlab/dvp/internal/version"
 )
 
-// Env carries what every command needs: the kubeconfig flags (--kubeconfig,
-// -n, --context, ...) and output streams.
+// Env carries what every command needs: the standard kubeconfig flags
+// (--kubeconfig, -n, --context, ...), bound with client-go's own flag set so
+// they behave exactly as kubectl's (without linking kubectl's printers and
+// kustomize, which would triple the size of d8).
 type Env struct {
-	Flags *genericclioptions.ConfigFlags
+	Rules     *clientcmd.ClientConfigLoadingRules
+	Overrides *clientcmd.ConfigOverrides
+}
+
+// NewEnv returns an Env with kubectl's defaults ($KUBECONFIG, ~/.kube/config).
+func NewEnv() *Env {
+	return &Env{Rules: clientcmd.NewDefaultClientConfigLoadingRules(), Overrides: &clientcmd.ConfigOverrides{}}
+}
+
+func (e *Env) clientConfig() clientcmd.ClientConfig {
+	return clientcmd.NewNonInteractiveDeferredLoadingClientConfig(e.Rules, e.Overrides)
 }
 
 // RESTConfig builds the client configuration from the standard flags.
 func (e *Env) RESTConfig() (*rest.Config, error) {
-	cfg, err := e.Flags.ToRESTConfig()
+	cfg, err := e.clientConfig().ClientConfig()
 	if err != nil {
 		return nil, fmt.Errorf("loading kubeconfig: %w", err)
 	}
@@ -29,7 +41,15 @@ func (e *Env) RESTConfig() (*rest.Config, error) {
 
 // Namespace is -n, else the kubeconfig context's namespace, else "default".
 func (e *Env) Namespace() (string, error) {
-	ns, _, err := e.Flags.ToRawKubeConfigLoader().Namespace()
+	ns, _, err := e.clientConfig().Namespace()
+	if clientcmd.IsEmptyConfig(err) {
+		// As kubectl: no kubeconfig yet still names a namespace; the
+		// connection error comes when the command talks to the cluster.
+		if e.Overrides.Context.Namespace != "" {
+			return e.Overrides.Context.Namespace, nil
+		}
+		return "default", nil
+	}
 	return ns, err
 }
 
@@ -44,7 +64,7 @@ func (e *Env) Dynamic() (dynamic.Interface, error) {
 
 // NewRootCommand builds `d8` with its `v` (virtualization) command group.
 func NewRootCommand() *cobra.Command {
-	env := &Env{Flags: genericclioptions.NewConfigFlags(true)}
+	env := NewEnv()
 	root := &cobra.Command{
 		Use:           "d8",
 		Short:         "Command-line client of the virtualization platform",
@@ -52,7 +72,9 @@ func NewRootCommand() *cobra.Command {
 		SilenceErrors: false,
 		Version:       version.Version,
 	}
-	env.Flags.AddFlags(root.PersistentFlags())
+	pf := root.PersistentFlags()
+	pf.StringVar(&env.Rules.ExplicitPath, clientcmd.RecommendedConfigPathFlag, "", "path to the kubeconfig file")
+	clientcmd.BindOverrideFlags(env.Overrides, pf, clientcmd.RecommendedConfigOverrideFlags(""))
 
 	v := &cobra.Command{
 		Use:     "v",

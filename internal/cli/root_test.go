@@ -4,8 +4,6 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
-
-	"k8s.io/cli-runtime/pkg/genericclioptions"
 )
 
 // TestSeedConsoleFormParses checks that the seed's `d8 v console -n vms
@@ -57,11 +55,9 @@ func TestParseVMRef(t *testing.T) {
 		{arg: ".vms", wantErr: true},
 		{arg: "vm.", wantErr: true},
 	} {
-		flags := genericclioptions.NewConfigFlags(false)
-		if tc.ns != "" {
-			flags.Namespace = &tc.ns
-		}
-		got, err := (&Env{Flags: flags}).ParseVMRef(tc.arg)
+		env := NewEnv()
+		env.Overrides.Context.Namespace = tc.ns
+		got, err := env.ParseVMRef(tc.arg)
 		if (err != nil) != tc.wantErr {
 			t.Fatalf("ParseVMRef(%q) error = %v, wantErr %v", tc.arg, err, tc.wantErr)
 		}
