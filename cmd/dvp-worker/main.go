@@ -1,23 +1,28 @@
 // Command dvp-worker is the lean binary for processes that run once per VM or
-// per import (launcher, importer, uploader). It must never link the
-// Kubernetes control plane: every linked package's init() runs in every one of
-// these processes. A test in this directory enforces that.
+// per import (launcher, importer, uploader) and for the per-pod supervisor.
+// It must never link the Kubernetes control plane: every linked package's
+// init() runs in every one of these processes. A test in this directory
+// enforces that.
 package main
 
 import (
 	"fmt"
 	"os"
 	"os/signal"
+	"strconv"
 	"syscall"
 
+	"github.com/virtlab/dvp/internal/supervisor"
 	"github.com/virtlab/dvp/internal/version"
 )
 
 const usage = `usage: dvp-worker <command>
 
 commands:
-  version   print the version
-  idle      block until SIGTERM or SIGINT (a stand-in process for footprint measurements)
+  version               print the version
+  supervise DIR         run the container described in DIR (used by the node runtime)
+  idle                  block until SIGTERM or SIGINT
+  exit CODE [MESSAGE]   write MESSAGE as the termination message and exit with CODE
 `
 
 func main() {
@@ -28,12 +33,45 @@ func main() {
 	switch os.Args[1] {
 	case "version":
 		fmt.Println(version.Version)
+	case "supervise":
+		if len(os.Args) != 3 {
+			fmt.Fprint(os.Stderr, usage)
+			os.Exit(2)
+		}
+		if err := supervisor.Run(os.Args[2]); err != nil {
+			fmt.Fprintf(os.Stderr, "dvp-worker supervise: %v\n", err)
+			os.Exit(1)
+		}
 	case "idle":
+		fmt.Println("idle: waiting for SIGTERM")
 		sig := make(chan os.Signal, 1)
 		signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
-		<-sig
+		s := <-sig
+		fmt.Printf("idle: got %v, exiting\n", s)
+	case "exit":
+		exitWith(os.Args[2:])
 	default:
 		fmt.Fprintf(os.Stderr, "dvp-worker: unknown command %q\n\n%s", os.Args[1], usage)
 		os.Exit(2)
 	}
+}
+
+// exitWith lets tests and users check how a failing pod is reported.
+func exitWith(args []string) {
+	if len(args) < 1 {
+		fmt.Fprint(os.Stderr, usage)
+		os.Exit(2)
+	}
+	code, err := strconv.Atoi(args[0])
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "dvp-worker exit: %q is not an exit code\n", args[0])
+		os.Exit(2)
+	}
+	if len(args) > 1 {
+		fmt.Fprintln(os.Stderr, args[1])
+		if p := os.Getenv("DVP_TERMINATION_LOG"); p != "" {
+			_ = os.WriteFile(p, []byte(args[1]), 0o644)
+		}
+	}
+	os.Exit(code)
 }

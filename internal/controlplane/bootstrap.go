@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"time"
 
+	admissionv1 "k8s.io/api/admissionregistration/v1"
 	corev1 "k8s.io/api/core/v1"
 	apiextv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	apiextclient "k8s.io/apiextensions-apiserver/pkg/client/clientset/clientset"
@@ -59,6 +60,9 @@ func (s *Server) bootstrapAPI(ctx context.Context, cfg *rest.Config) error {
 	}
 	cs, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
+		return err
+	}
+	if err := ensureImagePolicy(ctx, cfg); err != nil {
 		return err
 	}
 	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: platform.Namespace}}
@@ -177,3 +181,52 @@ func (s *Server) bootstrapObjects(ctx context.Context, cfg *rest.Config) error {
 	}
 	return c.Update(ctx, record)
 }
+
+// ensureImagePolicy lets only the platform's controllers (and cluster
+// admins, who can do anything anyway) create pods of the platform image:
+// the node runtime runs such pods as host processes, so anyone else who may
+// create pods in some namespace must not be able to name it.
+func ensureImagePolicy(ctx context.Context, cfg *rest.Config) error {
+	c, err := client.New(cfg, client.Options{})
+	if err != nil {
+		return err
+	}
+	const name = "dvp-platform-image"
+	img := platform.Image
+	uses := fmt.Sprintf("(c.image == '%s' || c.image.startsWith('%s:') || c.image.startsWith('%s@'))", img, img, img)
+	fail := admissionv1.Fail
+	policy := &admissionv1.ValidatingAdmissionPolicy{
+		ObjectMeta: metav1.ObjectMeta{Name: name},
+		Spec: admissionv1.ValidatingAdmissionPolicySpec{
+			FailurePolicy: &fail,
+			MatchConstraints: &admissionv1.MatchResources{ResourceRules: []admissionv1.NamedRuleWithOperations{{
+				RuleWithOperations: admissionv1.RuleWithOperations{
+					Operations: []admissionv1.OperationType{admissionv1.Create, admissionv1.Update},
+					Rule:       admissionv1.Rule{APIGroups: []string{""}, APIVersions: []string{"v1"}, Resources: []string{"pods"}},
+				},
+			}}},
+			Validations: []admissionv1.Validation{{
+				Expression: fmt.Sprintf("request.userInfo.username == '%s' || 'system:masters' in request.userInfo.groups || "+
+					"(!object.spec.containers.exists(c, %s) && !(has(object.spec.initContainers) && object.spec.initContainers.exists(c, %s)))",
+					platform.ControllerUser, uses, uses),
+				Message: "pods of the image " + img + " run as host processes of the virtualization platform: only the platform itself may create them",
+				Reason:  ptr(metav1.StatusReasonForbidden),
+			}},
+		},
+	}
+	binding := &admissionv1.ValidatingAdmissionPolicyBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: name},
+		Spec: admissionv1.ValidatingAdmissionPolicyBindingSpec{
+			PolicyName:        name,
+			ValidationActions: []admissionv1.ValidationAction{admissionv1.Deny},
+		},
+	}
+	for _, obj := range []client.Object{policy, binding} {
+		if err := upsert(ctx, c, obj); err != nil {
+			return fmt.Errorf("installing admission policy %s: %w", name, err)
+		}
+	}
+	return nil
+}
+
+func ptr[T any](v T) *T { return &v }

@@ -167,7 +167,18 @@ func (s *Server) Run(ctx context.Context) error {
 	if err := s.bootstrapObjects(ctx, adminCfg); err != nil {
 		return fmt.Errorf("creating built-in objects: %w", err)
 	}
+	storageErr, err := s.startStorage(ctx, &wg)
+	if err != nil {
+		return err
+	}
+	nodeErr, err := s.startNodes(ctx, &wg, exe)
+	if err != nil {
+		return err
+	}
 
+	if err := s.waitForDefaultServiceAccount(ctx); err != nil {
+		return err
+	}
 	if err := s.writeAdminKubeconfig(); err != nil {
 		return err
 	}
@@ -182,6 +193,10 @@ func (s *Server) Run(ctx context.Context) error {
 		return fmt.Errorf("kube-apiserver stopped: %w", err)
 	case err := <-platformErr:
 		return fmt.Errorf("platform components stopped: %w", err)
+	case err := <-nodeErr:
+		return fmt.Errorf("node runtime stopped: %w", err)
+	case err := <-storageErr:
+		return fmt.Errorf("storage stopped: %w", err)
 	}
 }
 
@@ -222,11 +237,19 @@ func (s *Server) ensurePKI() error {
 		req  pki.LeafRequest
 	}{
 		{ca, pki.APIServerServing, serving},
-		{ca, pki.APIServerKubelet, pki.LeafRequest{CommonName: "kube-apiserver-kubelet-client", Organization: []string{"system:masters"}, Client: true}},
+		{ca, pki.APIServerKubelet, pki.LeafRequest{CommonName: kubeletClientCN, Organization: []string{"system:masters"}, Client: true}},
 		{fp, pki.FrontProxyClient, pki.LeafRequest{CommonName: pki.FrontProxyClient, Client: true}},
 		{ca, pki.WebhookClient, pki.LeafRequest{CommonName: pki.WebhookClientCN, Client: true}},
 		{ca, pki.PlatformServing, pki.LeafRequest{CommonName: "dvp-platform", DNSNames: []string{"localhost"},
 			IPs: []net.IP{net.IPv4(127, 0, 0, 1), s.nodeIP}, Server: true}},
+	}
+	for _, n := range s.cfg.Nodes {
+		leaves = append(leaves, struct {
+			ca   *pki.CA
+			name string
+			req  pki.LeafRequest
+		}{ca, nodeCertName(n.Name), pki.LeafRequest{CommonName: "system:node:" + n.Name, Organization: []string{"system:nodes"},
+			DNSNames: []string{n.Name}, IPs: []net.IP{s.nodeIP}, Server: true}})
 	}
 	for _, l := range leaves {
 		if err := l.ca.EnsureLeaf(dir, l.name, l.req); err != nil {

@@ -3,6 +3,7 @@ package platform
 import (
 	_ "embed"
 	"fmt"
+	"strings"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -19,9 +20,25 @@ const (
 	BootstrapConfigMap = "dvp-bootstrap"
 	// BootstrapGenericClassKey is set once the generic class was created.
 	BootstrapGenericClassKey = "genericClassCreated"
+	// Image is the container image of every pod the platform creates. In
+	// all-in-one mode the node runtime maps it to the platform's own binaries;
+	// on a cluster it is the real image. The tag may vary (versions).
+	Image = "virtualization.deckhouse.io/dvp"
+	// ControllerUser is the identity of the platform's controllers; only it
+	// (and cluster admins) may create pods of Image.
+	ControllerUser = "dvp:controller"
 	// DefaultClassAnnotation marks the default VirtualMachineClass.
 	DefaultClassAnnotation = "virtualmachineclass.virtualization.deckhouse.io/is-default-class"
 )
+
+// IsPlatformImage reports whether ref names Image, with or without a tag.
+func IsPlatformImage(ref string) bool {
+	if ref == Image {
+		return true
+	}
+	rest, ok := strings.CutPrefix(ref, Image)
+	return ok && (strings.HasPrefix(rest, ":") || strings.HasPrefix(rest, "@")) && !strings.ContainsAny(rest[1:], "/")
+}
 
 // Scheme returns a scheme with the core Kubernetes types and our API.
 func Scheme() *runtime.Scheme {

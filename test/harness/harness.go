@@ -15,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/virtlab/dvp/internal/supervisor"
 )
 
 // BinDir returns the directory with the built binaries, skipping the test
@@ -87,6 +89,7 @@ func Start(t testing.TB, o Options) *Server {
 	s.start()
 	t.Cleanup(func() {
 		s.Stop()
+		s.KillPods()
 		if t.Failed() {
 			s.dumpLogs()
 		}
@@ -169,6 +172,16 @@ func (s *Server) killGroup() {
 	}
 }
 
+// KillPods ends every pod process the server's nodes started. Pod processes
+// outlive the server on purpose (a node runtime adopts them when it restarts),
+// so tests must end them themselves.
+func (s *Server) KillPods() {
+	dirs, _ := filepath.Glob(filepath.Join(s.DataDir, "nodes", "*", "pods", "*", "containers", "*"))
+	for _, d := range dirs {
+		supervisor.Kill(d)
+	}
+}
+
 // Restart stops the server (cleanly unless kill is set) and starts it again
 // on the same data directory and network namespace.
 func (s *Server) Restart(kill bool) {
@@ -219,6 +232,16 @@ func (s *Server) KubectlAs(kubeconfig string, args ...string) Result {
 func (s *Server) MustKubectl(args ...string) string {
 	s.t.Helper()
 	r := s.Kubectl(args...)
+	if r.Err != nil {
+		s.t.Fatalf("kubectl %s: %s", strings.Join(args, " "), r)
+	}
+	return r.Stdout
+}
+
+// MustKubectlStdin runs kubectl as admin with stdin and fails the test on error.
+func (s *Server) MustKubectlStdin(stdin string, args ...string) string {
+	s.t.Helper()
+	r := s.KubectlStdin(stdin, args...)
 	if r.Err != nil {
 		s.t.Fatalf("kubectl %s: %s", strings.Join(args, " "), r)
 	}
