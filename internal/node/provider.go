@@ -186,7 +186,23 @@ func (p *Provider) start(ctx context.Context, pod *corev1.Pod, dir string) error
 		}
 		go func() { _ = cmd.Wait() }() // reap; after a runtime restart, init does
 	}
+	// The supervisor reports its child within milliseconds; waiting for
+	// that lets the first status the pod controller sees say Running
+	// instead of waiting for the next poll of the state files.
+	for _, c := range pod.Spec.Containers {
+		waitForState(containerDir(dir, c.Name), time.Second)
+	}
 	return nil
+}
+
+func waitForState(dir string, limit time.Duration) {
+	deadline := time.Now().Add(limit)
+	for time.Now().Before(deadline) {
+		if st, err := supervisor.ReadState(dir); err == nil && st.Phase != supervisor.PhaseStarting {
+			return
+		}
+		time.Sleep(time.Millisecond)
+	}
 }
 
 var varRef = regexp.MustCompile(`\$\(([A-Za-z_][A-Za-z0-9_]*)\)`)
@@ -347,7 +363,7 @@ func (p *Provider) NotifyPods(ctx context.Context, cb func(*corev1.Pod)) {
 }
 
 func (p *Provider) watch(ctx context.Context, cb func(*corev1.Pod)) {
-	t := time.NewTicker(200 * time.Millisecond)
+	t := time.NewTicker(100 * time.Millisecond)
 	defer t.Stop()
 	for {
 		select {
