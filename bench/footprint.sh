@@ -33,7 +33,7 @@ sleep 20 # let informers settle
 echo
 echo "running all-in-one platform (20 s after ready):"
 total=0
-for p in $(pgrep -f "$BIN/dvp"); do
+for p in $(pgrep -f "$work/data"); do
   kb=$(awk '/VmRSS/ {print $2}' /proc/$p/status)
   name=$(tr '\0' ' ' </proc/$p/cmdline | awk '{print $2}')
   printf '  %-26s %7d KiB\n' "dvp $name" "$kb"

@@ -9,6 +9,9 @@ go build -o "$BIN/podlatency" ./bench/podlatency
 ns=dvppod-$$; work=$(mktemp -d)
 cleanup() {
   pkill -f "dvp server --data-dir $work" 2>/dev/null || true; sleep 2
+  # Pod processes outlive the server by design: end supervisors first (so
+  # nothing restarts), then their children's process groups.
+  pkill -9 -f "dvp-worker supervise $work" 2>/dev/null || true
   for d in "$work"/data/nodes/*/pods/*/containers/*; do
     [ -f "$d/state.json" ] && kill -9 -"$(sed -n 's/.*"pid": \([0-9]*\).*/\1/p' "$d/state.json" | head -1)" 2>/dev/null || true
   done

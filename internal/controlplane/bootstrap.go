@@ -69,6 +69,16 @@ func (s *Server) bootstrapAPI(ctx context.Context, cfg *rest.Config) error {
 	if _, err := cs.CoreV1().Namespaces().Create(ctx, ns, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
 		return fmt.Errorf("creating namespace %s: %w", platform.Namespace, err)
 	}
+	// kube-controller-manager creates every namespace's default service
+	// account, but only seconds after a cold start; until then any pod in
+	// "default" is refused. Creating it here (the controller accepts an
+	// existing one) makes the platform usable as soon as it says ready.
+	for _, n := range []string{metav1.NamespaceDefault, platform.Namespace} {
+		sa := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "default", Namespace: n}}
+		if _, err := cs.CoreV1().ServiceAccounts(n).Create(ctx, sa, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+			return fmt.Errorf("creating service account %s/default: %w", n, err)
+		}
+	}
 	return nil
 }
 

@@ -177,6 +177,30 @@ spec:
 		if cap := srv.MustKubectl("get", "pvc", "wffc", "-o", "jsonpath={.status.capacity.storage}"); cap != "97657Ki" {
 			t.Errorf("capacity %q, want 97657Ki", cap)
 		}
+		// The rest of the lifecycle on this class: data written into the
+		// volume survives an expansion, and deletion frees the space.
+		pv := srv.MustKubectl("get", "pvc", "wffc", "-o", "jsonpath={.spec.volumeName}")
+		path := srv.MustKubectl("get", "pv", pv, "-o", `jsonpath={.metadata.annotations.virtualization\.deckhouse\.io/volume-path}`)
+		data := []byte("bytes that must survive a resize\n")
+		if err := os.WriteFile(filepath.Join(path, "file"), data, 0o644); err != nil {
+			t.Fatalf("writing into the volume at %q: %v", path, err)
+		}
+		srv.MustKubectl("patch", "pvc", "wffc", "--type", "merge", "-p", `{"spec":{"resources":{"requests":{"storage":"200M"}}}}`)
+		waitFor(t, srv, "195313Ki", "get", "pvc", "wffc", "-o", "jsonpath={.status.capacity.storage}")
+		if got, err := os.ReadFile(filepath.Join(path, "file")); err != nil || string(got) != string(data) {
+			t.Errorf("after expansion the file holds %q (%v)", got, err)
+		}
+		srv.MustKubectl("delete", "pod", "consumer")
+		srv.MustKubectl("delete", "pvc", "wffc")
+		for i := 0; ; i++ {
+			if _, err := os.Stat(path); os.IsNotExist(err) {
+				break
+			}
+			if i == 300 {
+				t.Fatalf("volume %s still on disk after its claim was deleted", path)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
 	})
 }
 
