@@ -120,7 +120,7 @@ func startPod(kube kubernetes.Interface, i int) (scheduled, running time.Duratio
 		ObjectMeta: metav1.ObjectMeta{Name: name},
 		Spec: corev1.PodSpec{
 			TerminationGracePeriodSeconds: &grace,
-			Containers: []corev1.Container{{Name: "main", Image: platform.Image + ":bench", Command: []string{"dvp-worker", "idle"}}},
+			Containers:                    []corev1.Container{{Name: "main", Image: platform.Image + ":bench", Command: []string{"dvp-worker", "idle"}}},
 		},
 	}
 	w, err := pods.Watch(ctx, metav1.ListOptions{FieldSelector: fields.OneTermEqualSelector("metadata.name", name).String()})
