@@ -69,9 +69,10 @@ type ClusterVirtualImageStatus struct {
 	// Format of the image (e.g. qcow2, raw, iso).
 	// +optional
 	Format string `json:"format,omitempty"`
-	// CDROM is true when the image is attached to machines as a CD-ROM.
+	// CDROM is true when the image is attached to machines as a CD-ROM. It is
+	// always written, so the CDROM column reads false rather than blank.
 	// +optional
-	CDROM bool `json:"cdrom,omitempty"`
+	CDROM bool `json:"cdrom"`
 	// Target says where the image is stored.
 	// +optional
 	Target ClusterVirtualImageStatusTarget `json:"target,omitempty"`

@@ -6,6 +6,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"os/signal"
@@ -23,6 +24,8 @@ commands:
   supervise DIR         run the container described in DIR (used by the node runtime)
   idle                  block until SIGTERM or SIGINT
   exit CODE [MESSAGE]   write MESSAGE as the termination message and exit with CODE
+  import                copy a disk image into DVCR, configured by IMPORTER_* variables
+                        (IMPORTER_SOURCE http|registry|dvcr, IMPORTER_URL, IMPORTER_DEST, ...)
 `
 
 func main() {
@@ -50,6 +53,11 @@ func main() {
 		fmt.Printf("idle: got %v, exiting\n", s)
 	case "exit":
 		exitWith(os.Args[2:])
+	case "import":
+		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+		code := runImport(ctx, os.Getenv, os.Stdout, os.Stderr)
+		stop()
+		os.Exit(code)
 	default:
 		fmt.Fprintf(os.Stderr, "dvp-worker: unknown command %q\n\n%s", os.Args[1], usage)
 		os.Exit(2)

@@ -18,6 +18,7 @@ import (
 	"k8s.io/klog/v2"
 
 	"github.com/virtlab/dvp/internal/config"
+	"github.com/virtlab/dvp/internal/controller/importjob"
 	"github.com/virtlab/dvp/internal/controlplane"
 	"github.com/virtlab/dvp/internal/manager"
 	"github.com/virtlab/dvp/internal/pki"
@@ -126,6 +127,10 @@ func runPlatform(ctx context.Context, env controlplane.PlatformEnv, ready chan<-
 		// configured for admission, may call the webhooks.
 		WebhookClientCA: filepath.Join(env.CertDir, pki.CACert),
 		WebhookClientCN: pki.WebhookClientCN,
+		Images: &importjob.Env{
+			DVCRAddress: env.DVCR.Address, DVCRSecret: env.DVCR.Secret, DVCRHost: controlplane.DVCRHost,
+			Registry: env.DVCR, RequestGC: env.DVCR.RequestGC,
+		},
 	}, ready)
 }
 

@@ -35,6 +35,8 @@ type Config struct {
 	EtcdPort int `json:"etcdPort,omitempty"`
 	// WebhookPort is where the admission webhooks are served on NodeAddress.
 	WebhookPort int `json:"webhookPort,omitempty"`
+	// DVCRPort is where the internal registry (DVCR) listens on NodeAddress.
+	DVCRPort int `json:"dvcrPort,omitempty"`
 
 	VirtualMachineCIDRs []string       `json:"virtualMachineCIDRs,omitempty"`
 	StorageClasses      []StorageClass `json:"storageClasses,omitempty"`
@@ -91,6 +93,7 @@ const (
 	DefaultAPIPort     = 6443
 	DefaultEtcdPort    = 2379
 	DefaultWebhookPort = 9443
+	DefaultDVCRPort    = 5443
 	DefaultUploadWait  = 15 * time.Minute
 )
 
@@ -152,6 +155,9 @@ func (c *Config) applyDefaults() {
 	if c.WebhookPort == 0 {
 		c.WebhookPort = DefaultWebhookPort
 	}
+	if c.DVCRPort == 0 {
+		c.DVCRPort = DefaultDVCRPort
+	}
 	if c.VirtualMachineCIDRs == nil {
 		c.VirtualMachineCIDRs = []string{"10.66.10.0/24"}
 	}
@@ -190,7 +196,7 @@ func (c *Config) Validate() error {
 			add("nodeAddress", "%q is not an IPv4 address", c.NodeAddress)
 		}
 	}
-	for key, p := range map[string]int{"apiPort": c.APIPort, "etcdPort": c.EtcdPort, "webhookPort": c.WebhookPort} {
+	for key, p := range map[string]int{"apiPort": c.APIPort, "etcdPort": c.EtcdPort, "webhookPort": c.WebhookPort, "dvcrPort": c.DVCRPort} {
 		if p < 1 || p > 65535 {
 			add(key, "%d is not a TCP port (1-65535)", p)
 		}

@@ -32,6 +32,8 @@ type PlatformEnv struct {
 	Config     *config.Config
 	// CertDir holds PlatformServing .crt/.key for the webhook server and ca.crt.
 	CertDir string
+	// DVCR is the platform's registry.
+	DVCR *DVCR
 }
 
 // Server is one all-in-one control plane bound to a data directory.
@@ -141,6 +143,12 @@ func (s *Server) Run(ctx context.Context) error {
 		return fmt.Errorf("installing the API: %w", err)
 	}
 
+	dvcr, dvcrErr, err := s.startDVCR(ctx, &wg)
+	if err != nil {
+		return err
+	}
+	log.Info("DVCR serving", "address", dvcr.Address)
+
 	platformErr := make(chan error, 1)
 	if s.platform != nil {
 		ready := make(chan struct{})
@@ -148,7 +156,7 @@ func (s *Server) Run(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		env := PlatformEnv{RESTConfig: ctrlCfg, NodeIP: s.nodeIP, Config: s.cfg, CertDir: s.pkiDir()}
+		env := PlatformEnv{RESTConfig: ctrlCfg, NodeIP: s.nodeIP, Config: s.cfg, CertDir: s.pkiDir(), DVCR: dvcr}
 		wg.Add(1)
 		go func() { defer wg.Done(); platformErr <- s.platform(ctx, env, ready) }()
 		select {
@@ -197,6 +205,8 @@ func (s *Server) Run(ctx context.Context) error {
 		return fmt.Errorf("node runtime stopped: %w", err)
 	case err := <-storageErr:
 		return fmt.Errorf("storage stopped: %w", err)
+	case err := <-dvcrErr:
+		return err
 	}
 }
 
@@ -240,7 +250,7 @@ func (s *Server) ensurePKI() error {
 		{ca, pki.APIServerKubelet, pki.LeafRequest{CommonName: kubeletClientCN, Organization: []string{"system:masters"}, Client: true}},
 		{fp, pki.FrontProxyClient, pki.LeafRequest{CommonName: pki.FrontProxyClient, Client: true}},
 		{ca, pki.WebhookClient, pki.LeafRequest{CommonName: pki.WebhookClientCN, Client: true}},
-		{ca, pki.PlatformServing, pki.LeafRequest{CommonName: "dvp-platform", DNSNames: []string{"localhost"},
+		{ca, pki.PlatformServing, pki.LeafRequest{CommonName: "dvp-platform", DNSNames: []string{"localhost", DVCRHost},
 			IPs: []net.IP{net.IPv4(127, 0, 0, 1), s.nodeIP}, Server: true}},
 	}
 	for _, n := range s.cfg.Nodes {

@@ -16,6 +16,7 @@ import (
 	ctrlwebhook "sigs.k8s.io/controller-runtime/pkg/webhook"
 
 	"github.com/virtlab/dvp/internal/config"
+	"github.com/virtlab/dvp/internal/controller/importjob"
 	"github.com/virtlab/dvp/internal/pki"
 	"github.com/virtlab/dvp/internal/platform"
 	"github.com/virtlab/dvp/internal/webhook"
@@ -35,6 +36,9 @@ type Options struct {
 	// certificate from it with WebhookClientCN are refused.
 	WebhookClientCA string
 	WebhookClientCN string
+	// Images, when set, enables the VirtualImage and ClusterVirtualImage
+	// controllers, which import into DVCR.
+	Images *importjob.Env
 }
 
 // Run starts the manager and blocks until ctx is done. ready, if not nil, is
@@ -78,6 +82,11 @@ func Run(ctx context.Context, o Options, ready chan<- struct{}) error {
 		return fmt.Errorf("creating controller manager: %w", err)
 	}
 	webhook.Register(mgr.GetWebhookServer(), scheme, mgr.GetAPIReader(), o.Config, o.WebhookClientCN)
+	if o.Images != nil {
+		if err := setupImageControllers(mgr, o); err != nil {
+			return err
+		}
+	}
 
 	errc := make(chan error, 1)
 	go func() { errc <- mgr.Start(ctx) }()

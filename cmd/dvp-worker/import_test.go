@@ -1,0 +1,151 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"encoding/pem"
+	"io"
+	"log"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/registry"
+)
+
+// TestImportCommand runs `dvp-worker import` in-process against a file
+// server and a registry, with its files found through DVP_ROOT.
+func TestImportCommand(t *testing.T) {
+	disk := bytes.Repeat([]byte("raw disk data "), 100000)
+	files := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/images/disk.img" {
+			http.NotFound(w, r)
+			return
+		}
+		http.ServeContent(w, r, "disk.img", time.Unix(0, 0), bytes.NewReader(disk))
+	}))
+	defer files.Close()
+	reg := httptest.NewTLSServer(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
+	defer reg.Close()
+	host := strings.TrimPrefix(reg.URL, "https://")
+
+	root := t.TempDir()
+	caPath := "/var/run/secrets/kubernetes.io/serviceaccount/ca.crt"
+	if err := os.MkdirAll(filepath.Dir(filepath.Join(root, caPath)), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	ca := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: reg.Certificate().Raw})
+	if err := os.WriteFile(filepath.Join(root, caPath), ca, 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	run := func(env map[string]string) (int, string, map[string]any) {
+		t.Helper()
+		termLog := filepath.Join(t.TempDir(), "termination-log")
+		env["DVP_ROOT"] = root
+		env["DVP_TERMINATION_LOG"] = termLog
+		env["IMPORTER_DEST_CA_FILE"] = caPath
+		var stdout, stderr bytes.Buffer
+		code := runImport(context.Background(), func(k string) string { return env[k] }, &stdout, &stderr)
+		b, err := os.ReadFile(termLog)
+		if err != nil {
+			t.Fatalf("no termination message: %v (stderr %s)", err, stderr.String())
+		}
+		var msg map[string]any
+		if err := json.Unmarshal(b, &msg); err != nil || bytes.Count(bytes.TrimSpace(b), []byte("\n")) != 0 {
+			t.Fatalf("termination message %q is not one JSON line: %v", b, err)
+		}
+		return code, stdout.String(), msg
+	}
+
+	code, stdout, msg := run(map[string]string{
+		"IMPORTER_SOURCE": "http",
+		"IMPORTER_URL":    files.URL + "/images/disk.img",
+		"IMPORTER_DEST":   host + "/vi/ns/disk:uid-1",
+	})
+	if code != 0 {
+		t.Fatalf("exit %d: %v", code, msg)
+	}
+	if msg["format"] != "raw" || msg["storedBytes"] != float64(len(disk)) || msg["unpackedBytes"] != float64(len(disk)) || msg["cdrom"] != false || !strings.HasPrefix(msg["digest"].(string), "sha256:") {
+		t.Errorf("result %v", msg)
+	}
+	lines := strings.Split(strings.TrimSpace(stdout), "\n")
+	last := strings.Fields(lines[len(lines)-1])
+	if len(last) != 5 || last[0] != "progress" || last[1] != "100.0" || last[2] != last[3] {
+		t.Errorf("last stdout line %q, want progress 100.0 N N speed", lines[len(lines)-1])
+	}
+
+	code, _, msg = run(map[string]string{
+		"IMPORTER_SOURCE":  "dvcr",
+		"IMPORTER_URL":     host + "/vi/ns/disk:uid-1",
+		"IMPORTER_CA_FILE": caPath,
+		"IMPORTER_DEST":    host + "/cvi/copy:uid-2",
+	})
+	if code != 0 || msg["format"] != "raw" || msg["storedBytes"] != float64(len(disk)) {
+		t.Errorf("dvcr copy: exit %d, %v", code, msg)
+	}
+
+	code, _, msg = run(map[string]string{
+		"IMPORTER_SOURCE": "http",
+		"IMPORTER_URL":    files.URL + "/images/missing.img",
+		"IMPORTER_DEST":   host + "/vi/ns/missing:uid-3",
+	})
+	if code != 1 || msg["reason"] != "NotFound" || !strings.Contains(msg["error"].(string), "404") {
+		t.Errorf("missing file: exit %d, %v", code, msg)
+	}
+
+	code, _, msg = run(map[string]string{
+		"IMPORTER_SOURCE":    "http",
+		"IMPORTER_URL":       files.URL + "/images/disk.img",
+		"IMPORTER_CHECKSUMS": "sha256:" + strings.Repeat("0", 64),
+		"IMPORTER_DEST":      host + "/vi/ns/bad:uid-4",
+	})
+	if code != 1 || msg["reason"] != "Checksum" {
+		t.Errorf("bad checksum: exit %d, %v", code, msg)
+	}
+
+	code, _, msg = run(map[string]string{"IMPORTER_SOURCE": "ftp", "IMPORTER_URL": "x", "IMPORTER_DEST": host + "/a:b"})
+	if code != 1 || msg["reason"] != reasonConfig {
+		t.Errorf("bad config: exit %d, %v", code, msg)
+	}
+}
+
+func TestResolvePath(t *testing.T) {
+	root := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(root, "etc"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(root, "etc/ca.crt"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct{ root, p, want string }{
+		{"", "/etc/ca.crt", "/etc/ca.crt"},
+		{root, "/etc/ca.crt", filepath.Join(root, "etc/ca.crt")},
+		{root, "/etc/hostname", "/etc/hostname"},
+		{root, "scratch", filepath.Join(root, "scratch")},
+		{root, "", ""},
+	} {
+		if got := resolvePath(tt.root, tt.p); got != tt.want {
+			t.Errorf("resolvePath(%q, %q) = %q, want %q", tt.root, tt.p, got, tt.want)
+		}
+	}
+}
+
+func TestProgressLine(t *testing.T) {
+	var out bytes.Buffer
+	start := time.Now()
+	p := &progressPrinter{w: &out, total: -1, last: start}
+	p.update(500, 1000)
+	p.print(start.Add(time.Second))
+	p.update(700, -1)
+	p.print(start.Add(2 * time.Second))
+	want := "progress 50.0 500 1000 500\nprogress - 700 - 200\n"
+	if out.String() != want {
+		t.Errorf("got %q, want %q", out.String(), want)
+	}
+}

@@ -1,0 +1,129 @@
+package importjob
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/client-go/tools/record"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+)
+
+// Finalizer keeps an image until its DVCR repository is deleted.
+const Finalizer = "virtualization.deckhouse.io/dvcr-cleanup"
+
+// Image adapts one kind (VirtualImage, ClusterVirtualImage) to ReconcileImage.
+type Image interface {
+	Object() client.Object
+	// Status points at the status fields; StatusValue returns a copy to
+	// compare before and after.
+	Status() ImageStatus
+	StatusValue() any
+	ObservedGeneration() *int64
+	// ResetStatus clears the status to start an import over.
+	ResetStatus()
+	// Job describes the import; DescribeSource fills its source and
+	// returns false while the source cannot be used yet.
+	Job() *Job
+	DescribeSource(ctx context.Context, c client.Client, job *Job, st ImageStatus) (bool, error)
+	// Unsupported returns a reason the image cannot be made here, or "".
+	Unsupported() string
+}
+
+// ReconcileImage is the whole reconcile of an image kind: finalizer, import
+// job, status, cleanup on deletion. Status is patched once, at the end.
+func ReconcileImage(ctx context.Context, c client.Client, jobs *Env, rec record.EventRecorder, img Image) (res ctrl.Result, retErr error) {
+	obj := img.Object()
+	job := img.Job()
+	job.dvcrAddress = jobs.DVCRAddress
+	if !obj.GetDeletionTimestamp().IsZero() {
+		if err := jobs.Forget(ctx, job); err != nil {
+			return ctrl.Result{}, err
+		}
+		if controllerutil.RemoveFinalizer(obj, Finalizer) {
+			return ctrl.Result{}, c.Update(ctx, obj)
+		}
+		return ctrl.Result{}, nil
+	}
+	if controllerutil.AddFinalizer(obj, Finalizer) {
+		if err := c.Update(ctx, obj); err != nil {
+			return ctrl.Result{}, err
+		}
+	}
+
+	before := img.StatusValue()
+	defer func() {
+		*img.ObservedGeneration() = obj.GetGeneration()
+		// An update, not a merge patch: a patch carries only changed fields,
+		// and the zero values the printer columns must show (cdrom: false)
+		// would never reach the API. The controller owns the status; a
+		// conflict just requeues.
+		if !equality.Semantic.DeepEqual(before, img.StatusValue()) {
+			if err := c.Status().Update(ctx, obj); err != nil && retErr == nil && !apierrors.IsNotFound(err) {
+				retErr = err
+			}
+		}
+	}()
+	st := img.Status()
+	switch *st.Phase {
+	case "Ready":
+		return ctrl.Result{}, nil // frozen: admission refuses spec changes
+	case "Failed":
+		if *img.ObservedGeneration() == obj.GetGeneration() {
+			return ctrl.Result{}, nil
+		}
+		// A spec edited after a failure starts the import over.
+		if err := jobs.Delete(ctx, job); err != nil {
+			return ctrl.Result{}, err
+		}
+		img.ResetStatus()
+		*st.Phase = "Pending"
+		return ctrl.Result{RequeueAfter: time.Second}, nil
+	}
+	if msg := img.Unsupported(); msg != "" {
+		*st.Phase = "Failed"
+		st.SetReady(false, "ProvisioningFailed", msg)
+		return ctrl.Result{}, nil
+	}
+	ok, err := img.DescribeSource(ctx, c, job, st)
+	if err != nil || !ok {
+		if *st.Phase == "" {
+			*st.Phase = "Pending"
+		}
+		return ctrl.Result{RequeueAfter: 5 * time.Second}, err
+	}
+	out, err := jobs.Observe(ctx, job)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	url := fmt.Sprintf("%s/%s", jobs.DVCRHost, job.Repository)
+	if msg := st.Apply(out, url); msg != "" {
+		rec.Event(obj, corev1.EventTypeWarning, "ImportFailed", msg)
+	}
+	switch out.Phase {
+	case Succeeded:
+		rec.Eventf(obj, corev1.EventTypeNormal, "Ready", "Imported a %s image of %s into %s", out.Result.Format, st.Size.Unpacked, url)
+		return ctrl.Result{}, jobs.Delete(ctx, job)
+	case Running, Pending, NotStarted:
+		return ctrl.Result{RequeueAfter: time.Second}, nil
+	}
+	return ctrl.Result{}, nil
+}
+
+// Setup registers a reconciler of kind obj that owns its importer pods.
+func Setup(mgr ctrl.Manager, name string, obj client.Object, r interface {
+	Reconcile(context.Context, ctrl.Request) (ctrl.Result, error)
+}) error {
+	return ctrl.NewControllerManagedBy(mgr).Named(name).For(obj).Owns(&corev1.Pod{}).Complete(reconcilerFunc(r.Reconcile))
+}
+
+type reconcilerFunc func(context.Context, ctrl.Request) (ctrl.Result, error)
+
+func (f reconcilerFunc) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	return f(ctx, req)
+}

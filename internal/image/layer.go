@@ -1,0 +1,97 @@
+package image
+
+import (
+	"archive/tar"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/types"
+)
+
+// diskLayer is the one layer of a DVCR image: an uncompressed tar of
+// disk/ and disk/<name>, generated from the spooled file whenever it is
+// read, so the disk is never held in memory. Uncompressed, its digest and
+// diff ID are the same.
+type diskLayer struct {
+	file    string // the spooled disk
+	name    string // base name under disk/
+	size    int64  // of file
+	digest  v1.Hash
+	tarSize int64
+}
+
+var _ v1.Layer = (*diskLayer)(nil)
+
+// newDiskLayer reads the file once to compute the layer digest.
+func newDiskLayer(file, name string, size int64) (*diskLayer, error) {
+	l := &diskLayer{file: file, name: name, size: size}
+	h := sha256.New()
+	n, err := l.writeTar(h)
+	if err != nil {
+		return nil, fmt.Errorf("building the layer: %w", err)
+	}
+	l.digest = v1.Hash{Algorithm: "sha256", Hex: hex.EncodeToString(h.Sum(nil))}
+	l.tarSize = n
+	return l, nil
+}
+
+// The entries have fixed owners, modes and times: the same disk always
+// gives the same layer digest.
+func (l *diskLayer) writeTar(w io.Writer) (int64, error) {
+	f, err := os.Open(l.file)
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	cw := &countingWriter{w: w}
+	tw := tar.NewWriter(cw)
+	epoch := time.Unix(0, 0)
+	if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeDir, Name: "disk/", Mode: 0o755, ModTime: epoch}); err != nil {
+		return 0, err
+	}
+	if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeReg, Name: "disk/" + l.name, Mode: 0o644, Size: l.size, ModTime: epoch}); err != nil {
+		return 0, err
+	}
+	if _, err := io.CopyN(tw, f, l.size); err != nil {
+		return 0, err
+	}
+	if err := tw.Close(); err != nil {
+		return 0, err
+	}
+	return cw.n, nil
+}
+
+func (l *diskLayer) Digest() (v1.Hash, error) { return l.digest, nil }
+func (l *diskLayer) DiffID() (v1.Hash, error) { return l.digest, nil }
+func (l *diskLayer) Size() (int64, error)     { return l.tarSize, nil }
+func (l *diskLayer) MediaType() (types.MediaType, error) {
+	return types.OCIUncompressedLayer, nil
+}
+func (l *diskLayer) Compressed() (io.ReadCloser, error) { return l.Uncompressed() }
+
+// Uncompressed streams the tar through a pipe; closing the reader early
+// stops the writer.
+func (l *diskLayer) Uncompressed() (io.ReadCloser, error) {
+	pr, pw := io.Pipe()
+	go func() {
+		_, err := l.writeTar(pw)
+		pw.CloseWithError(err)
+	}()
+	return pr, nil
+}
+
+type countingWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
+}

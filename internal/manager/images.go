@@ -1,0 +1,28 @@
+package manager
+
+import (
+	"fmt"
+
+	"k8s.io/client-go/kubernetes"
+	ctrl "sigs.k8s.io/controller-runtime"
+
+	"github.com/virtlab/dvp/internal/controller/clustervirtualimage"
+	"github.com/virtlab/dvp/internal/controller/virtualimage"
+)
+
+// setupImageControllers registers one reconciler per image kind.
+func setupImageControllers(mgr ctrl.Manager, o Options) error {
+	kube, err := kubernetes.NewForConfig(mgr.GetConfig())
+	if err != nil {
+		return err
+	}
+	env := *o.Images
+	env.Client, env.Kube = mgr.GetClient(), kube
+	if err := (&virtualimage.Reconciler{Client: mgr.GetClient(), Jobs: &env, Recorder: mgr.GetEventRecorderFor("virtualimage-controller")}).SetupWithManager(mgr); err != nil {
+		return fmt.Errorf("virtualimage controller: %w", err)
+	}
+	if err := (&clustervirtualimage.Reconciler{Client: mgr.GetClient(), Jobs: &env, Recorder: mgr.GetEventRecorderFor("clustervirtualimage-controller")}).SetupWithManager(mgr); err != nil {
+		return fmt.Errorf("clustervirtualimage controller: %w", err)
+	}
+	return nil
+}

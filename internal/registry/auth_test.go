@@ -1,0 +1,103 @@
+package registry
+
+import (
+	"errors"
+	"net/http"
+	"testing"
+
+	"github.com/distribution/distribution/v3/registry/auth"
+)
+
+func access(typ, name, action string) auth.Access {
+	return auth.Access{Resource: auth.Resource{Type: typ, Name: name}, Action: action}
+}
+
+func TestAccessController(t *testing.T) {
+	secret := []byte("0123456789abcdef0123456789abcdef")
+	ac := &accessController{secret: secret}
+	const repo = "vi/vms/ubuntu"
+	pullU, pullP := Credentials(secret, repo, false)
+	pushU, pushP := Credentials(secret, repo, true)
+	adminU, adminP := AdminCredentials(secret)
+
+	pull := access("repository", repo, "pull")
+	push := access("repository", repo, "push")
+	del := access("repository", repo, "delete")
+	otherPull := access("repository", "vi/vms/other", "pull")
+	prefixPull := access("repository", "vi/vms/ubuntu2", "pull")
+	catalog := access("registry", "catalog", "*")
+
+	for _, tc := range []struct {
+		name       string
+		user, pass string // "" user: no Authorization header
+		access     []auth.Access
+		ok         bool
+	}{
+		{"anonymous ping", "", "", nil, false},
+		{"anonymous pull", "", "", []auth.Access{pull}, false},
+		{"pull ping", pullU, pullP, nil, true},
+		{"pull pull", pullU, pullP, []auth.Access{pull}, true},
+		{"pull push", pullU, pullP, []auth.Access{pull, push}, false},
+		{"pull other", pullU, pullP, []auth.Access{otherPull}, false},
+		{"pull prefix", pullU, pullP, []auth.Access{prefixPull}, false},
+		{"push pull", pushU, pushP, []auth.Access{pull}, true},
+		{"push push", pushU, pushP, []auth.Access{pull, push}, true},
+		{"push delete", pushU, pushP, []auth.Access{del}, false},
+		{"push mount from other", pushU, pushP, []auth.Access{pull, push, otherPull}, false},
+		{"push catalog", pushU, pushP, []auth.Access{catalog}, false},
+		{"admin catalog", adminU, adminP, []auth.Access{catalog}, true},
+		{"admin delete", adminU, adminP, []auth.Access{del, otherPull}, true},
+		{"wrong password", pushU, pullP, []auth.Access{pull}, false},
+		{"upper-case password", pullU, upper(pullP), []auth.Access{pull}, false},
+		{"unknown user with a valid HMAC", "root", password(secret, "root"), nil, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			req, _ := http.NewRequest(http.MethodGet, "https://dvcr/v2/", nil)
+			if tc.user != "" {
+				req.SetBasicAuth(tc.user, tc.pass)
+			}
+			grant, err := ac.Authorized(req, tc.access...)
+			if tc.ok {
+				if err != nil {
+					t.Fatalf("refused: %v", err)
+				}
+				if grant.User.Name != tc.user || len(grant.Resources) != len(tc.access) {
+					t.Errorf("grant %+v", grant)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatalf("granted %+v", grant)
+			}
+			var ch auth.Challenge
+			if !errors.As(err, &ch) {
+				t.Fatalf("refusal %v is not a challenge (it would be a 400)", err)
+			}
+		})
+	}
+}
+
+func upper(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if c >= 'a' && c <= 'f' {
+			b[i] = c - 'a' + 'A'
+		}
+	}
+	return string(b)
+}
+
+func TestCredentialsAreStable(t *testing.T) {
+	secret := []byte("0123456789abcdef0123456789abcdef")
+	u1, p1 := Credentials(secret, "cvi/x", true)
+	u2, p2 := Credentials(secret, "cvi/x", true)
+	if u1 != u2 || p1 != p2 {
+		t.Errorf("Credentials differ between calls")
+	}
+	if u1 != "push@cvi/x" || len(p1) != 64 {
+		t.Errorf("Credentials = %q, %q", u1, p1)
+	}
+	if _, p := Credentials(secret, "cvi/x", false); p == p1 {
+		t.Errorf("pull and push credentials share a password")
+	}
+}
