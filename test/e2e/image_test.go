@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/virtlab/dvp/test/harness"
 )
@@ -115,9 +116,42 @@ func TestImages(t *testing.T) {
 	if r.Err == nil || !strings.Contains(r.Stderr, "data source cannot be changed if the VirtualImage has already been provisioned") {
 		t.Errorf("changing a Ready image: %s", r)
 	}
+	// DVCR answers nobody without credentials.
+	if srv.NetNS != "" {
+		r := srv.Run("", "curl", "-sk", "-o", "/dev/null", "-w", "%{http_code}", "https://"+srv.NodeIP+":5443/v2/vi/vms/qcow2-img/tags/list")
+		if r.Stdout != "401" {
+			t.Errorf("anonymous DVCR read = %q, want 401: %s", r.Stdout, r)
+		}
+	}
 	// Deleting an image removes it (finalizer done) and its importer leftovers.
 	srv.MustKubectl("-n", "vms", "delete", "vi", "raw-img", "missing")
 	if left := srv.MustKubectl("-n", "vms", "get", "pods,secrets", "-l", "app.kubernetes.io/component=importer", "-o", "name"); strings.Contains(left, "raw-img") || strings.Contains(left, "missing") {
 		t.Errorf("importer leftovers after deletion:\n%s", left)
 	}
+	// Deleting every image frees DVCR's disk once garbage collection ran.
+	before := dirSize(filepath.Join(srv.DataDir, "dvcr"))
+	srv.MustKubectl("-n", "vms", "delete", "vi", "--all")
+	srv.MustKubectl("delete", "cvi", "--all")
+	for i := 0; ; i++ {
+		after := dirSize(filepath.Join(srv.DataDir, "dvcr"))
+		if after < 512<<10 {
+			t.Logf("DVCR on disk: %d bytes before deleting the images, %d after GC", before, after)
+			break
+		}
+		if i == 600 {
+			t.Fatalf("DVCR still holds %d bytes after every image was deleted (was %d)", after, before)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func dirSize(dir string) int64 {
+	var n int64
+	_ = filepath.Walk(dir, func(_ string, fi os.FileInfo, err error) error {
+		if err == nil && fi.Mode().IsRegular() {
+			n += fi.Size()
+		}
+		return nil
+	})
+	return n
 }
