@@ -58,7 +58,7 @@ func main() {
 	vi := &unstructured.Unstructured{Object: map[string]any{
 		"apiVersion": "virtualization.deckhouse.io/v1alpha2", "kind": "VirtualImage",
 		"metadata": map[string]any{"name": "speed", "namespace": "default"},
-		"spec": map[string]any{"storage": "ContainerRegistry", "dataSource": map[string]any{"type": "HTTP", "http": map[string]any{"url": url}}},
+		"spec":     map[string]any{"storage": "ContainerRegistry", "dataSource": map[string]any{"type": "HTTP", "http": map[string]any{"url": url}}},
 	}}
 	ctx := context.Background()
 	t1 := time.Now()

@@ -8,9 +8,11 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"net"
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -117,6 +119,7 @@ SIGTERM or Ctrl+C stops it; starting it again on the same directory resumes.`,
 
 // runPlatform runs the controller manager inside `dvp server`.
 func runPlatform(ctx context.Context, env controlplane.PlatformEnv, ready chan<- struct{}) error {
+	uploadAddr := net.JoinHostPort(env.NodeIP.String(), strconv.Itoa(env.Config.DVCRPort+1))
 	return manager.Run(ctx, manager.Options{
 		RESTConfig:  env.RESTConfig,
 		Config:      env.Config,
@@ -130,6 +133,16 @@ func runPlatform(ctx context.Context, env controlplane.PlatformEnv, ready chan<-
 		Images: &importjob.Env{
 			DVCRAddress: env.DVCR.Address, DVCRSecret: env.DVCR.Secret, DVCRHost: controlplane.DVCRHost,
 			Registry: env.DVCR, RequestGC: env.DVCR.RequestGC,
+		},
+		// The upload gateway listens next to DVCR, on dvcrPort+1, with the
+		// platform's serving certificate.
+		Uploads: &manager.UploadOptions{
+			Addr:       uploadAddr,
+			BaseURL:    "https://" + uploadAddr,
+			CertFile:   filepath.Join(env.CertDir, pki.PlatformServing+".crt"),
+			KeyFile:    filepath.Join(env.CertDir, pki.PlatformServing+".key"),
+			CAFile:     filepath.Join(env.CertDir, pki.CACert),
+			ScratchDir: filepath.Join(filepath.Dir(env.CertDir), "uploads"),
 		},
 	}, ready)
 }

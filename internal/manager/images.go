@@ -7,21 +7,23 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 
 	"github.com/virtlab/dvp/internal/controller/clustervirtualimage"
+	"github.com/virtlab/dvp/internal/controller/importjob"
 	"github.com/virtlab/dvp/internal/controller/virtualimage"
 )
 
 // setupImageControllers registers one reconciler per image kind.
-func setupImageControllers(mgr ctrl.Manager, o Options) error {
+// uploads, when not nil, serves images with an Upload data source.
+func setupImageControllers(mgr ctrl.Manager, o Options, uploads *importjob.Uploads) error {
 	kube, err := kubernetes.NewForConfig(mgr.GetConfig())
 	if err != nil {
 		return err
 	}
 	env := *o.Images
 	env.Client, env.Kube = mgr.GetClient(), kube
-	if err := (&virtualimage.Reconciler{Client: mgr.GetClient(), Jobs: &env, Recorder: mgr.GetEventRecorderFor("virtualimage-controller")}).SetupWithManager(mgr); err != nil {
+	if err := (&virtualimage.Reconciler{Client: mgr.GetClient(), Jobs: &env, Recorder: mgr.GetEventRecorderFor("virtualimage-controller"), Uploads: uploads}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("virtualimage controller: %w", err)
 	}
-	if err := (&clustervirtualimage.Reconciler{Client: mgr.GetClient(), Jobs: &env, Recorder: mgr.GetEventRecorderFor("clustervirtualimage-controller")}).SetupWithManager(mgr); err != nil {
+	if err := (&clustervirtualimage.Reconciler{Client: mgr.GetClient(), Jobs: &env, Recorder: mgr.GetEventRecorderFor("clustervirtualimage-controller"), Uploads: uploads}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("clustervirtualimage controller: %w", err)
 	}
 	return nil

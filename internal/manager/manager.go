@@ -12,6 +12,7 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/klog/v2"
 	ctrl "sigs.k8s.io/controller-runtime"
+	ctrlmanager "sigs.k8s.io/controller-runtime/pkg/manager"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 	ctrlwebhook "sigs.k8s.io/controller-runtime/pkg/webhook"
 
@@ -19,6 +20,7 @@ import (
 	"github.com/virtlab/dvp/internal/controller/importjob"
 	"github.com/virtlab/dvp/internal/pki"
 	"github.com/virtlab/dvp/internal/platform"
+	"github.com/virtlab/dvp/internal/upload"
 	"github.com/virtlab/dvp/internal/webhook"
 )
 
@@ -39,6 +41,21 @@ type Options struct {
 	// Images, when set, enables the VirtualImage and ClusterVirtualImage
 	// controllers, which import into DVCR.
 	Images *importjob.Env
+	// Uploads, with Images, serves the upload gateway for images with
+	// dataSource.type: Upload.
+	Uploads *UploadOptions
+}
+
+// UploadOptions configure the upload gateway.
+type UploadOptions struct {
+	// Addr is host:port the gateway listens on; BaseURL (https://host:port)
+	// is how users reach it, shown in status.imageUploadURLs.
+	Addr, BaseURL string
+	// CertFile and KeyFile are its serving certificate, CAFile the CA that
+	// signed it (printed in status.uploadCommand) and DVCR's certificate.
+	CertFile, KeyFile, CAFile string
+	// ScratchDir holds an upload while it is inspected.
+	ScratchDir string
 }
 
 // Run starts the manager and blocks until ctx is done. ready, if not nil, is
@@ -83,7 +100,22 @@ func Run(ctx context.Context, o Options, ready chan<- struct{}) error {
 	}
 	webhook.Register(mgr.GetWebhookServer(), scheme, mgr.GetAPIReader(), o.Config, o.WebhookClientCN)
 	if o.Images != nil {
-		if err := setupImageControllers(mgr, o); err != nil {
+		var uploads *importjob.Uploads
+		if u := o.Uploads; u != nil {
+			if u.ScratchDir != "" {
+				if err := os.MkdirAll(u.ScratchDir, 0o700); err != nil {
+					return err
+				}
+			}
+			gw := upload.New(mgr.GetAPIReader(), mgr.GetClient(), o.Images.DVCRAddress, o.Images.DVCRSecret, u.CAFile, u.ScratchDir)
+			if err := mgr.Add(ctrlmanager.RunnableFunc(func(ctx context.Context) error {
+				return gw.Serve(ctx, u.Addr, u.CertFile, u.KeyFile)
+			})); err != nil {
+				return err
+			}
+			uploads = &importjob.Uploads{Gateway: gw, Wait: o.Config.Upload.WaitTimeout.Duration, BaseURL: u.BaseURL, CAFile: u.CAFile}
+		}
+		if err := setupImageControllers(mgr, o, uploads); err != nil {
 			return err
 		}
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/virtlab/dvp/internal/controller/importjob"
 	"github.com/virtlab/dvp/internal/platform"
 	"github.com/virtlab/dvp/internal/registry"
+	"github.com/virtlab/dvp/internal/upload"
 )
 
 // Reconciler reconciles ClusterVirtualImages.
@@ -18,6 +19,8 @@ type Reconciler struct {
 	Client   client.Client
 	Jobs     *importjob.Env
 	Recorder record.EventRecorder
+	// Uploads, when set, serves images with an Upload data source.
+	Uploads *importjob.Uploads
 }
 
 // SetupWithManager registers the reconciler; importer pods it owns trigger it.
@@ -30,11 +33,14 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	if err := r.Client.Get(ctx, req.NamespacedName, cvi); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
-	return importjob.ReconcileImage(ctx, r.Client, r.Jobs, r.Recorder, image{cvi})
+	return importjob.ReconcileImage(ctx, r.Client, r.Jobs, r.Recorder, image{cvi, r.Uploads})
 }
 
 // image adapts a ClusterVirtualImage to importjob.ReconcileImage.
-type image struct{ cvi *v1alpha2.ClusterVirtualImage }
+type image struct {
+	cvi     *v1alpha2.ClusterVirtualImage
+	uploads *importjob.Uploads
+}
 
 func (i image) Object() client.Object      { return i.cvi }
 func (i image) StatusValue() any           { return *i.cvi.Status.DeepCopy() }
@@ -76,4 +82,16 @@ func (i image) DescribeSource(ctx context.Context, c client.Client, job *importj
 		src.RefKind, src.RefName, src.RefNamespace = string(ref.Kind), ref.Name, ref.Namespace
 	}
 	return importjob.DescribeSource(ctx, c, job, st, src)
+}
+
+// Upload says where the upload Secret lives, for an Upload data source.
+func (i image) Upload() *importjob.UploadTarget {
+	if i.cvi.Spec.DataSource.Type != v1alpha2.DataSourceTypeUpload {
+		return nil
+	}
+	return &importjob.UploadTarget{Uploads: i.uploads, Kind: "ClusterVirtualImage", Namespace: platform.Namespace, SecretName: upload.SecretName("cvi", i.cvi.Name)}
+}
+
+func (i image) SetUploadURLs(command string, urls *v1alpha2.ImageUploadURLs) {
+	i.cvi.Status.UploadCommand, i.cvi.Status.ImageUploadURLs = command, urls
 }

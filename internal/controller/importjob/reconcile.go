@@ -41,7 +41,13 @@ func ReconcileImage(ctx context.Context, c client.Client, jobs *Env, rec record.
 	obj := img.Object()
 	job := img.Job()
 	job.dvcrAddress = jobs.DVCRAddress
+	_, upTarget := uploadTarget(img)
 	if !obj.GetDeletionTimestamp().IsZero() {
+		if upTarget != nil {
+			if err := cancelUpload(ctx, c, obj, upTarget); err != nil {
+				return ctrl.Result{}, err
+			}
+		}
 		if err := jobs.Forget(ctx, job); err != nil {
 			return ctrl.Result{}, err
 		}
@@ -81,6 +87,11 @@ func ReconcileImage(ctx context.Context, c client.Client, jobs *Env, rec record.
 		if err := jobs.Delete(ctx, job); err != nil {
 			return ctrl.Result{}, err
 		}
+		if upTarget != nil { // a new upload gets a new token
+			if err := cancelUpload(ctx, c, obj, upTarget); err != nil {
+				return ctrl.Result{}, err
+			}
+		}
 		img.ResetStatus()
 		*st.Phase = "Pending"
 		return ctrl.Result{RequeueAfter: time.Second}, nil
@@ -89,6 +100,9 @@ func ReconcileImage(ctx context.Context, c client.Client, jobs *Env, rec record.
 		*st.Phase = "Failed"
 		st.SetReady(false, "ProvisioningFailed", msg)
 		return ctrl.Result{}, nil
+	}
+	if ui, t := uploadTarget(img); t != nil {
+		return reconcileUpload(ctx, c, jobs, rec, img, ui, t)
 	}
 	ok, err := img.DescribeSource(ctx, c, job, st)
 	if err != nil || !ok {
@@ -115,11 +129,12 @@ func ReconcileImage(ctx context.Context, c client.Client, jobs *Env, rec record.
 	return ctrl.Result{}, nil
 }
 
-// Setup registers a reconciler of kind obj that owns its importer pods.
+// Setup registers a reconciler of kind obj that owns its importer pods and
+// Secrets (upload Secrets: the gateway records an upload there).
 func Setup(mgr ctrl.Manager, name string, obj client.Object, r interface {
 	Reconcile(context.Context, ctrl.Request) (ctrl.Result, error)
 }) error {
-	return ctrl.NewControllerManagedBy(mgr).Named(name).For(obj).Owns(&corev1.Pod{}).Complete(reconcilerFunc(r.Reconcile))
+	return ctrl.NewControllerManagedBy(mgr).Named(name).For(obj).Owns(&corev1.Pod{}).Owns(&corev1.Secret{}).Complete(reconcilerFunc(r.Reconcile))
 }
 
 type reconcilerFunc func(context.Context, ctrl.Request) (ctrl.Result, error)

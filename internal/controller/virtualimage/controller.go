@@ -11,6 +11,7 @@ import (
 	"github.com/virtlab/dvp/api/v1alpha2"
 	"github.com/virtlab/dvp/internal/controller/importjob"
 	"github.com/virtlab/dvp/internal/registry"
+	"github.com/virtlab/dvp/internal/upload"
 )
 
 // Reconciler reconciles VirtualImages.
@@ -18,6 +19,8 @@ type Reconciler struct {
 	Client   client.Client
 	Jobs     *importjob.Env
 	Recorder record.EventRecorder
+	// Uploads, when set, serves images with an Upload data source.
+	Uploads *importjob.Uploads
 }
 
 // SetupWithManager registers the reconciler; importer pods it owns trigger it.
@@ -30,11 +33,14 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	if err := r.Client.Get(ctx, req.NamespacedName, vi); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
-	return importjob.ReconcileImage(ctx, r.Client, r.Jobs, r.Recorder, image{vi})
+	return importjob.ReconcileImage(ctx, r.Client, r.Jobs, r.Recorder, image{vi, r.Uploads})
 }
 
 // image adapts a VirtualImage to importjob.ReconcileImage.
-type image struct{ vi *v1alpha2.VirtualImage }
+type image struct {
+	vi      *v1alpha2.VirtualImage
+	uploads *importjob.Uploads
+}
 
 func (i image) Object() client.Object      { return i.vi }
 func (i image) StatusValue() any           { return *i.vi.Status.DeepCopy() }
@@ -78,4 +84,16 @@ func (i image) DescribeSource(ctx context.Context, c client.Client, job *importj
 		src.RefKind, src.RefName = string(ds.ObjectRef.Kind), ds.ObjectRef.Name
 	}
 	return importjob.DescribeSource(ctx, c, job, st, src)
+}
+
+// Upload says where the upload Secret lives, for an Upload data source.
+func (i image) Upload() *importjob.UploadTarget {
+	if i.vi.Spec.DataSource.Type != v1alpha2.DataSourceTypeUpload {
+		return nil
+	}
+	return &importjob.UploadTarget{Uploads: i.uploads, Kind: "VirtualImage", Namespace: i.vi.Namespace, SecretName: upload.SecretName("vi", i.vi.Name)}
+}
+
+func (i image) SetUploadURLs(command string, urls *v1alpha2.ImageUploadURLs) {
+	i.vi.Status.UploadCommand, i.vi.Status.ImageUploadURLs = command, urls
 }

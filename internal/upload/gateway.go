@@ -1,0 +1,378 @@
+package upload
+
+import (
+	"context"
+	"crypto/subtle"
+	"crypto/tls"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/util/retry"
+	"k8s.io/klog/v2"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/virtlab/dvp/api/v1alpha2"
+	"github.com/virtlab/dvp/internal/image"
+	"github.com/virtlab/dvp/internal/platform"
+	"github.com/virtlab/dvp/internal/registry"
+)
+
+// ImportFunc is image.Import; tests replace it.
+type ImportFunc func(ctx context.Context, src image.Source, sums image.Checksums, dst image.Destination, scratchDir string, progress image.Progress) (image.Result, error)
+
+// Gateway accepts uploads. Create it with New.
+type Gateway struct {
+	// Reader reads Secrets and images straight from the API (no cache), so
+	// a token works as soon as its Secret exists.
+	Reader client.Reader
+	// Writer updates the upload Secrets.
+	Writer client.Writer
+	// DVCRAddress is host:port of DVCR, DVCRSecret signs its credentials,
+	// CAFile verifies its certificate.
+	DVCRAddress string
+	DVCRSecret  []byte
+	CAFile      string
+	// ScratchDir holds an upload while it is inspected ("" is the system's).
+	ScratchDir string
+	Import     ImportFunc
+
+	started time.Time
+	mu      sync.Mutex
+	active  map[types.UID]*transfer
+}
+
+type transfer struct {
+	received, total atomic.Int64
+	start           time.Time
+	cancel          context.CancelFunc
+	done            chan struct{}
+}
+
+// New returns a gateway that imports with image.Import.
+func New(reader client.Reader, writer client.Writer, dvcrAddress string, dvcrSecret []byte, caFile, scratchDir string) *Gateway {
+	return &Gateway{Reader: reader, Writer: writer, DVCRAddress: dvcrAddress, DVCRSecret: dvcrSecret, CAFile: caFile,
+		ScratchDir: scratchDir, Import: image.Import, started: time.Now(), active: map[types.UID]*transfer{}}
+}
+
+// Started is when this gateway started: an upload recorded as started
+// before it was cut off by a restart.
+func (g *Gateway) Started() time.Time { return g.started }
+
+// Active reports the upload of the image with uid in progress here:
+// bytes received, total (-1 unknown) and time since it started.
+func (g *Gateway) Active(uid types.UID) (received, total int64, elapsed time.Duration, ok bool) {
+	g.mu.Lock()
+	t := g.active[uid]
+	g.mu.Unlock()
+	if t == nil {
+		return 0, 0, 0, false
+	}
+	return t.received.Load(), t.total.Load(), time.Since(t.start), true
+}
+
+// Cancel stops the upload of the image with uid, if any, and waits a while
+// for it to end, so nothing is pushed after the image is gone.
+func (g *Gateway) Cancel(uid types.UID) {
+	g.mu.Lock()
+	t := g.active[uid]
+	g.mu.Unlock()
+	if t == nil {
+		return
+	}
+	t.cancel()
+	select {
+	case <-t.done:
+	case <-time.After(10 * time.Second):
+	}
+}
+
+// Serve runs the gateway over TLS on addr until ctx is done.
+func (g *Gateway) Serve(ctx context.Context, addr, certFile, keyFile string) error {
+	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+	if err != nil {
+		return fmt.Errorf("upload gateway certificate: %w", err)
+	}
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("upload gateway: %w", err)
+	}
+	srv := &http.Server{
+		Handler:           g,
+		ReadHeaderTimeout: 30 * time.Second,
+		BaseContext:       func(net.Listener) context.Context { return ctx },
+	}
+	go func() {
+		<-ctx.Done()
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(sctx)
+	}()
+	klog.FromContext(ctx).Info("Upload gateway serving", "address", addr)
+	tl := tls.NewListener(l, &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}})
+	if err := srv.Serve(tl); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("upload gateway: %w", err)
+	}
+	return nil
+}
+
+// target is the image an upload Secret belongs to.
+type target struct {
+	uid        types.UID
+	kind, name string
+	repository string
+	checksums  string
+}
+
+func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path == "/healthz" {
+		fmt.Fprintln(w, "ok")
+		return
+	}
+	token, ok := ParsePath(r.URL.Path)
+	if !ok {
+		http.Error(w, "not found", http.StatusNotFound)
+		return
+	}
+	if r.Method != http.MethodPut && r.Method != http.MethodPost {
+		w.Header().Set("Allow", "PUT, POST")
+		http.Error(w, "upload the file with PUT or POST (curl -T FILE URL)", http.StatusMethodNotAllowed)
+		return
+	}
+	ctx := r.Context()
+	log := klog.FromContext(ctx).WithValues("component", "upload-gateway")
+	sec, tgt, err := g.lookup(ctx, token)
+	if err != nil {
+		log.Error(err, "Looking up an upload token")
+		http.Error(w, "cannot look up the upload now, retry later", http.StatusServiceUnavailable)
+		return
+	}
+	if sec == nil {
+		http.Error(w, "no upload is expected at this URL (unknown token, or the upload is already done or expired)", http.StatusNotFound)
+		return
+	}
+	switch State(sec) {
+	case StateWaiting:
+	case StateUploading:
+		http.Error(w, "an upload to this URL is already in progress", http.StatusConflict)
+		return
+	default:
+		http.Error(w, "no upload is expected at this URL (unknown token, or the upload is already done or expired)", http.StatusNotFound)
+		return
+	}
+
+	// Claim the upload: in memory against a parallel request here, in the
+	// API (an update conditional on the version read) against the
+	// controller expiring it.
+	uctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	t := &transfer{start: time.Now(), cancel: cancel, done: make(chan struct{})}
+	t.total.Store(-1)
+	if r.ContentLength > 0 {
+		t.total.Store(r.ContentLength)
+	}
+	g.mu.Lock()
+	if g.active[tgt.uid] != nil {
+		g.mu.Unlock()
+		http.Error(w, "an upload to this URL is already in progress", http.StatusConflict)
+		return
+	}
+	g.active[tgt.uid] = t
+	g.mu.Unlock()
+	defer func() {
+		g.mu.Lock()
+		delete(g.active, tgt.uid)
+		g.mu.Unlock()
+		close(t.done)
+	}()
+	sec.Data[KeyState] = []byte(StateUploading)
+	sec.Data[KeyStartedAt] = []byte(time.Now().UTC().Format(time.RFC3339Nano))
+	if err := g.Writer.Update(ctx, sec); err != nil {
+		if apierrors.IsConflict(err) {
+			http.Error(w, "the upload changed state meanwhile (another upload started, or it expired); check the image status", http.StatusConflict)
+			return
+		}
+		log.Error(err, "Claiming an upload")
+		http.Error(w, "cannot start the upload now, retry later", http.StatusServiceUnavailable)
+		return
+	}
+	log.Info("Upload started", "kind", tgt.kind, "namespace", sec.Namespace, "name", tgt.name, "bytes", r.ContentLength)
+
+	res, err := g.upload(uctx, r, t, tgt)
+	if err != nil && uctx.Err() != nil && ctx.Err() == nil {
+		// Cancelled by Cancel: the image is being deleted.
+		http.Error(w, "the image was deleted during the upload", http.StatusGone)
+		return
+	}
+	if rerr := g.record(sec, res, err); rerr != nil {
+		log.Error(rerr, "Recording an upload's outcome", "namespace", sec.Namespace, "name", sec.Name)
+	}
+	if err != nil {
+		reason := image.Reason(err)
+		log.Info("Upload failed", "namespace", sec.Namespace, "name", tgt.name, "reason", reason, "err", err.Error())
+		code := http.StatusInternalServerError
+		switch reason {
+		case image.ReasonChecksum, image.ReasonUnsupportedFormat, image.ReasonCorrupt:
+			code = http.StatusBadRequest
+		case image.ReasonRegistryAuth:
+			code = http.StatusBadGateway
+		}
+		http.Error(w, fmt.Sprintf("upload failed (%s): %v", reason, err), code)
+		return
+	}
+	log.Info("Upload done", "namespace", sec.Namespace, "name", tgt.name, "format", res.Format, "unpackedBytes", res.UnpackedBytes)
+	fmt.Fprintf(w, "Uploaded a %s image (%d bytes unpacked) into %s %s.\n", res.Format, res.UnpackedBytes, tgt.kind, tgt.name)
+}
+
+func (g *Gateway) upload(ctx context.Context, r *http.Request, t *transfer, tgt target) (image.Result, error) {
+	sums, err := image.ParseChecksums(tgt.checksums)
+	if err != nil {
+		return image.Result{}, fmt.Errorf("%w: spec.dataSource.upload.checksum: %v", image.ErrChecksum, err)
+	}
+	user, pass := registry.Credentials(g.DVCRSecret, tgt.repository, true)
+	dst := image.Destination{Repository: g.DVCRAddress + "/" + tgt.repository, Tag: string(tgt.uid), Username: user, Password: pass, CAFile: g.CAFile}
+	src := &image.ReaderSource{R: r.Body, Size: r.ContentLength}
+	return g.Import(ctx, src, sums, dst, g.ScratchDir, func(received, total int64) {
+		t.received.Store(received)
+		if total > 0 {
+			t.total.Store(total)
+		}
+	})
+}
+
+// record writes the outcome into the Secret; it retries on conflicts and
+// outlives the request.
+func (g *Gateway) record(sec *corev1.Secret, res image.Result, uerr error) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	key := client.ObjectKeyFromObject(sec)
+	return retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		cur := &corev1.Secret{}
+		if err := g.Reader.Get(ctx, key, cur); err != nil {
+			return client.IgnoreNotFound(err)
+		}
+		if cur.Data == nil {
+			cur.Data = map[string][]byte{}
+		}
+		if uerr != nil {
+			cur.Data[KeyState] = []byte(StateFailed)
+			cur.Data[KeyReason] = []byte(image.Reason(uerr))
+			cur.Data[KeyError] = []byte(uerr.Error())
+		} else {
+			b, _ := json.Marshal(res)
+			cur.Data[KeyState] = []byte(StateSucceeded)
+			cur.Data[KeyResult] = b
+		}
+		return g.Writer.Update(ctx, cur)
+	})
+}
+
+// lookup finds the Secret of token and its image. It returns a nil Secret
+// when the token names no live upload.
+func (g *Gateway) lookup(ctx context.Context, token string) (*corev1.Secret, target, error) {
+	list := &corev1.SecretList{}
+	if err := g.Reader.List(ctx, list, client.MatchingLabels{LabelTokenHash: TokenHash(token), LabelComponent: Component}); err != nil {
+		return nil, target{}, err
+	}
+	var matches []*corev1.Secret
+	for i := range list.Items {
+		s := &list.Items[i]
+		if subtle.ConstantTimeCompare(s.Data[KeyToken], []byte(token)) == 1 && s.DeletionTimestamp == nil {
+			matches = append(matches, s)
+		}
+	}
+	if len(matches) != 1 {
+		return nil, target{}, nil
+	}
+	sec := matches[0]
+	tgt, ok, err := g.resolve(ctx, sec)
+	if err != nil || !ok {
+		return nil, target{}, err
+	}
+	return sec, tgt, nil
+}
+
+// resolve finds the image that owns sec. The DVCR repository comes from the
+// owner, never from the Secret, so a Secret a user forges in a namespace can
+// only reach images of that namespace.
+func (g *Gateway) resolve(ctx context.Context, sec *corev1.Secret) (target, bool, error) {
+	ref := metav1.GetControllerOf(sec)
+	if ref == nil || !strings.HasPrefix(ref.APIVersion, v1alpha2.GroupName+"/") {
+		return target{}, false, nil
+	}
+	var obj client.Object
+	key := client.ObjectKey{Name: ref.Name}
+	tgt := target{uid: ref.UID, kind: ref.Kind, name: ref.Name}
+	switch ref.Kind {
+	case "VirtualImage":
+		if sec.Name != SecretName("vi", ref.Name) {
+			return target{}, false, nil
+		}
+		key.Namespace, obj = sec.Namespace, &v1alpha2.VirtualImage{}
+		tgt.repository = registry.VIRepository(sec.Namespace, ref.Name)
+	case "ClusterVirtualImage":
+		if sec.Namespace != platform.Namespace || sec.Name != SecretName("cvi", ref.Name) {
+			return target{}, false, nil
+		}
+		obj = &v1alpha2.ClusterVirtualImage{}
+		tgt.repository = registry.CVIRepository(ref.Name)
+	default:
+		return target{}, false, nil
+	}
+	if err := g.Reader.Get(ctx, key, obj); err != nil {
+		if apierrors.IsNotFound(err) {
+			return target{}, false, nil
+		}
+		return target{}, false, err
+	}
+	if obj.GetUID() != ref.UID || obj.GetDeletionTimestamp() != nil {
+		return target{}, false, nil
+	}
+	return g.finish(obj, tgt)
+}
+
+func (g *Gateway) finish(obj client.Object, tgt target) (target, bool, error) {
+	var up *v1alpha2.DataSourceUpload
+	var typ v1alpha2.DataSourceType
+	var phase string
+	switch o := obj.(type) {
+	case *v1alpha2.VirtualImage:
+		typ, up, phase = o.Spec.DataSource.Type, o.Spec.DataSource.Upload, string(o.Status.Phase)
+	case *v1alpha2.ClusterVirtualImage:
+		typ, up, phase = o.Spec.DataSource.Type, o.Spec.DataSource.Upload, string(o.Status.Phase)
+	}
+	if typ != v1alpha2.DataSourceTypeUpload || phase == "Ready" || phase == "Failed" {
+		return target{}, false, nil
+	}
+	if up != nil {
+		tgt.checksums = checksumString(up.Checksum)
+	}
+	return tgt, true, nil
+}
+
+// checksumString renders checksums as image.ParseChecksums reads them (the
+// same as importjob.ChecksumString, which this package cannot import).
+func checksumString(c *v1alpha2.Checksum) string {
+	if c == nil {
+		return ""
+	}
+	var parts []string
+	for alg, v := range map[string]string{"md5": c.MD5, "sha1": c.SHA1, "sha256": c.SHA256, "sha512": c.SHA512} {
+		if v != "" {
+			parts = append(parts, alg+":"+v)
+		}
+	}
+	sort.Strings(parts)
+	return strings.Join(parts, ",")
+}
