@@ -204,6 +204,22 @@ func (c *Config) Validate() error {
 	if c.EtcdPort == 65535 {
 		add("etcdPort", "the peer port etcdPort+1 must also be a valid port")
 	}
+	if c.DVCRPort == 65535 {
+		add("dvcrPort", "the upload gateway listens on dvcrPort+1, which must also be a valid port")
+	}
+	// Every listener needs a port of its own; the second port of etcd (peer)
+	// and of DVCR (the upload gateway) count too.
+	used := map[int]string{}
+	for _, p := range []struct {
+		key  string
+		port int
+	}{{"apiPort", c.APIPort}, {"etcdPort", c.EtcdPort}, {"etcdPort+1", c.EtcdPort + 1}, {"webhookPort", c.WebhookPort},
+		{"dvcrPort", c.DVCRPort}, {"dvcrPort+1 (upload gateway)", c.DVCRPort + 1}} {
+		if other, ok := used[p.port]; ok {
+			add(p.key, "port %d is already taken by %s", p.port, other)
+		}
+		used[p.port] = p.key
+	}
 	if len(c.VirtualMachineCIDRs) == 0 {
 		add("virtualMachineCIDRs", "at least one CIDR is required, for example 10.66.10.0/24")
 	}

@@ -76,6 +76,8 @@ func TestInvalid(t *testing.T) {
 		{"accel: hvf", `accel: "hvf" is not one of auto, kvm, tcg`},
 		{"nodeAddress: ::1", "nodeAddress"},
 		{"upload: {waitTimeout: 1y}", "is not a duration"},
+		{"dvcrPort: 9443", "dvcrPort: port 9443 is already taken by webhookPort"},
+		{"webhookPort: 2380", "port 2380 is already taken by etcdPort+1"},
 	} {
 		_, err := load(t, tc.content)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
