@@ -70,7 +70,7 @@ func signalContext() (context.Context, context.CancelFunc) {
 
 func serverCommand() *cobra.Command {
 	var dataDir, configPath, nodeAddress string
-	var apiPort, etcdPort, webhookPort int
+	var apiPort, etcdPort, webhookPort, dvcrPort int
 	cmd := &cobra.Command{
 		Use:   "server",
 		Short: "Run the all-in-one platform: etcd, Kubernetes control plane, controllers",
@@ -95,6 +95,9 @@ SIGTERM or Ctrl+C stops it; starting it again on the same directory resumes.`,
 			if cmd.Flags().Changed("webhook-port") {
 				cfg.WebhookPort = webhookPort
 			}
+			if cmd.Flags().Changed("dvcr-port") {
+				cfg.DVCRPort = dvcrPort
+			}
 			if err := cfg.Validate(); err != nil {
 				return fmt.Errorf("flags: %w", err)
 			}
@@ -114,6 +117,7 @@ SIGTERM or Ctrl+C stops it; starting it again on the same directory resumes.`,
 	f.IntVar(&apiPort, "api-port", config.DefaultAPIPort, "kube-apiserver port (overrides apiPort)")
 	f.IntVar(&etcdPort, "etcd-port", config.DefaultEtcdPort, "etcd client port on loopback (overrides etcdPort)")
 	f.IntVar(&webhookPort, "webhook-port", config.DefaultWebhookPort, "admission webhook port (overrides webhookPort)")
+	f.IntVar(&dvcrPort, "dvcr-port", config.DefaultDVCRPort, "DVCR port; the upload gateway uses the next one (overrides dvcrPort)")
 	return cmd
 }
 

@@ -81,9 +81,9 @@ func Start(t testing.TB, o Options) *Server {
 	} else {
 		t.Logf("not root or no `ip`: running the server without a network namespace")
 		s.NodeIP = "127.0.0.1"
-		api, etcd, hook := freePort(t), freePortPair(t), freePort(t)
+		api, etcd, hook, dvcr := freePort(t), freePortPair(t), freePort(t), freePortPair(t)
 		s.extraArgs = []string{"--node-address=127.0.0.1", fmt.Sprintf("--api-port=%d", api),
-			fmt.Sprintf("--etcd-port=%d", etcd), fmt.Sprintf("--webhook-port=%d", hook)}
+			fmt.Sprintf("--etcd-port=%d", etcd), fmt.Sprintf("--webhook-port=%d", hook), fmt.Sprintf("--dvcr-port=%d", dvcr)}
 	}
 	s.Kubeconfig = filepath.Join(s.DataDir, "kubeconfig")
 	s.start()
