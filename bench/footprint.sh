@@ -6,6 +6,7 @@
 # Usage: bench/footprint.sh   (root for the second part; `make build` first)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/lib.sh
 BIN=$PWD/bin
 rss() { /usr/bin/time -f %M "$@" 2>&1 >/dev/null | tail -1; }
 echo "binary            size      peak RSS of '<bin> version'"
@@ -24,9 +25,7 @@ kill $wpid
 ns=dvpfoot-$$; work=$(mktemp -d)
 cleanup() { pkill -f "dvp server --data-dir $work" 2>/dev/null || true; sleep 2; ip netns del "$ns" 2>/dev/null || true; rm -rf "$work"; }
 trap cleanup EXIT
-ip netns add "$ns"; ip -n "$ns" link set lo up
-ip -n "$ns" link add dvp0 type veth peer name dvp0p; ip -n "$ns" addr add 10.77.0.2/24 dev dvp0
-ip -n "$ns" link set dvp0 up; ip -n "$ns" link set dvp0p up
+netns_up "$ns"
 ip netns exec "$ns" "$BIN/dvp" server --data-dir "$work/data" >"$work/log" 2>&1 &
 until [ -f "$work/data/kubeconfig" ]; do sleep 0.1; done
 sleep 20 # let informers settle

@@ -4,6 +4,7 @@
 set -euo pipefail
 N=${1:-20}
 cd "$(dirname "$0")/.."
+. bench/lib.sh
 BIN=$PWD/bin
 go build -o "$BIN/podlatency" ./bench/podlatency
 ns=dvppod-$$; work=$(mktemp -d)
@@ -18,9 +19,7 @@ cleanup() {
   ip netns del "$ns" 2>/dev/null || true; rm -rf "$work"
 }
 trap cleanup EXIT
-ip netns add "$ns"; ip -n "$ns" link set lo up
-ip -n "$ns" link add dvp0 type veth peer name dvp0p; ip -n "$ns" addr add 10.77.0.2/24 dev dvp0
-ip -n "$ns" link set dvp0 up; ip -n "$ns" link set dvp0p up
+netns_up "$ns"
 ip netns exec "$ns" "$BIN/dvp" server --data-dir "$work/data" >"$work/log" 2>&1 &
 until [ -f "$work/data/kubeconfig" ]; do sleep 0.1; done
 ip netns exec "$ns" env PODLATENCY_DEBUG="${PODLATENCY_DEBUG:-}" "$BIN/podlatency" --kubeconfig "$work/data/kubeconfig" --bin "$BIN" -n "$N"

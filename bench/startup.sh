@@ -7,17 +7,14 @@
 set -euo pipefail
 N=${1:-5}
 cd "$(dirname "$0")/.."
+. bench/lib.sh
 BIN=$PWD/bin
 KUBECTL=$(PATH="$BIN:$PATH" command -v kubectl)
 ns=dvpbench-$$
 work=$(mktemp -d)
 cleanup() { pkill -f "dvp server --data-dir $work" 2>/dev/null || true; sleep 1; ip netns del "$ns" 2>/dev/null || true; rm -rf "$work"; }
 trap cleanup EXIT
-ip netns add "$ns"
-ip -n "$ns" link set lo up
-ip -n "$ns" link add dvp0 type veth peer name dvp0p
-ip -n "$ns" addr add 10.77.0.2/24 dev dvp0
-ip -n "$ns" link set dvp0 up; ip -n "$ns" link set dvp0p up
+netns_up "$ns"
 
 ms() { date +%s%3N; }
 elapsed() { # extract elapsed="1.234s" of a log line

@@ -1,5 +1,7 @@
 package v1alpha2
 
+import "strings"
+
 // DataSourceType names the kind of source an image or disk is filled from.
 // +kubebuilder:validation:Enum=HTTP;ContainerImage;ObjectRef;Upload
 type DataSourceType string
@@ -281,4 +283,19 @@ type ImageUploadURLs struct {
 	// InCluster URL, reachable from inside the cluster.
 	// +optional
 	InCluster string `json:"inCluster,omitempty"`
+}
+
+// Pairs renders the checksums as "alg:hex,alg:hex" (sorted), the form the
+// importer reads; "" when none is set.
+func (c *Checksum) Pairs() string {
+	if c == nil {
+		return ""
+	}
+	var parts []string
+	for _, p := range [][2]string{{"md5", c.MD5}, {"sha1", c.SHA1}, {"sha256", c.SHA256}, {"sha512", c.SHA512}} {
+		if p[1] != "" {
+			parts = append(parts, p[0]+":"+p[1])
+		}
+	}
+	return strings.Join(parts, ",")
 }

@@ -24,3 +24,13 @@ func TestDisruptionsEffectiveApprovalMode(t *testing.T) {
 		})
 	}
 }
+
+func TestChecksumPairs(t *testing.T) {
+	if got := (*Checksum)(nil).Pairs(); got != "" {
+		t.Errorf("nil checksum = %q", got)
+	}
+	c := &Checksum{SHA256: "ab", MD5: "cd"}
+	if got := c.Pairs(); got != "md5:cd,sha256:ab" {
+		t.Errorf("Pairs() = %q", got)
+	}
+}

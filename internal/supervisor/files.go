@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/virtlab/dvp/internal/fsutil"
 )
 
 // File names inside a supervisor directory.
@@ -127,23 +129,7 @@ func WriteJSON(dir, name string, v any) error {
 	if err != nil {
 		return err
 	}
-	tmp, err := os.CreateTemp(dir, "."+name+".*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(b); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), filepath.Join(dir, name))
+	return fsutil.WriteFileAtomic(filepath.Join(dir, name), b, 0o640)
 }
 
 // ReadJSON reads dir/name into v.

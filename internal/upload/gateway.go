@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -356,23 +355,7 @@ func (g *Gateway) finish(obj client.Object, tgt target) (target, bool, error) {
 		return target{}, false, nil
 	}
 	if up != nil {
-		tgt.checksums = checksumString(up.Checksum)
+		tgt.checksums = up.Checksum.Pairs()
 	}
 	return tgt, true, nil
-}
-
-// checksumString renders checksums as image.ParseChecksums reads them (the
-// same as importjob.ChecksumString, which this package cannot import).
-func checksumString(c *v1alpha2.Checksum) string {
-	if c == nil {
-		return ""
-	}
-	var parts []string
-	for alg, v := range map[string]string{"md5": c.MD5, "sha1": c.SHA1, "sha256": c.SHA256, "sha512": c.SHA512} {
-		if v != "" {
-			parts = append(parts, alg+":"+v)
-		}
-	}
-	sort.Strings(parts)
-	return strings.Join(parts, ",")
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"sort"
 	"strconv"
 	"strings"
 
@@ -308,21 +307,6 @@ func (e *Env) Forget(ctx context.Context, job *Job) error {
 		e.RequestGC()
 	}
 	return nil
-}
-
-// ChecksumString renders the spec's checksums for IMPORTER_CHECKSUMS.
-func ChecksumString(c *v1alpha2.Checksum) string {
-	if c == nil {
-		return ""
-	}
-	var parts []string
-	for alg, v := range map[string]string{"md5": c.MD5, "sha1": c.SHA1, "sha256": c.SHA256, "sha512": c.SHA512} {
-		if v != "" {
-			parts = append(parts, alg+":"+v)
-		}
-	}
-	sort.Strings(parts)
-	return strings.Join(parts, ",")
 }
 
 // DockerConfig reads an image pull secret's docker config JSON.

@@ -29,7 +29,7 @@ func DescribeSource(ctx context.Context, c client.Client, job *Job, st ImageStat
 	switch src.Type {
 	case v1alpha2.DataSourceTypeHTTP:
 		job.Kind, job.URL, job.CABundle = SourceHTTP, src.HTTP.URL, src.HTTP.CABundle
-		job.Checksums = ChecksumString(src.HTTP.Checksum)
+		job.Checksums = src.HTTP.Checksum.Pairs()
 	case v1alpha2.DataSourceTypeContainerImage:
 		job.Kind, job.URL, job.CABundle = SourceRegistry, src.Image, src.CABundle
 		if ps := src.PullSecret; ps != nil && ps.Name != "" {
