@@ -48,6 +48,10 @@ type podEntry struct {
 	pod     *corev1.Pod
 	dir     string
 	failure string // set when the pod was refused; the pod is Failed
+	// waiting is why the pod could not start yet (a ConfigMap the
+	// controller-manager has not published, a claim not bound); the node
+	// retries, as kubelet does, and the pod stays Pending meanwhile.
+	waiting string
 	started time.Time
 	// deleted: the processes were stopped for a deletion; final is the
 	// status reported from then on, kept until the pod leaves the API.
@@ -128,14 +132,64 @@ func (p *Provider) CreatePod(ctx context.Context, pod *corev1.Pod) error {
 		p.log.Info("Refused pod", "pod", klog.KObj(pod), "reason", err)
 		return nil
 	}
-	if err := p.start(ctx, pod, dir); err != nil {
-		// Nothing half-started stays behind: the next attempt starts clean.
-		p.stopAll(dir, pod, 0)
-		_ = os.RemoveAll(dir)
-		return fmt.Errorf("starting pod: %w", err)
+	if err := p.tryStart(ctx, pod, dir); err != nil {
+		if errors.Is(err, errUnsupportedVolume) {
+			entry.failure = err.Error()
+			p.store(k, entry)
+			return nil
+		}
+		entry.waiting = err.Error()
+		p.store(k, entry)
+		go p.retryStart(k, entry)
+		return nil
 	}
 	p.store(k, entry)
 	return nil
+}
+
+// tryStart starts the pod or leaves nothing behind, so the next attempt
+// starts clean.
+func (p *Provider) tryStart(ctx context.Context, pod *corev1.Pod, dir string) error {
+	if err := p.start(ctx, pod, dir); err != nil {
+		p.stopAll(dir, pod, 0)
+		_ = os.RemoveAll(dir)
+		return err
+	}
+	return nil
+}
+
+// retryStart keeps trying to start a waiting pod with back-off until it
+// starts or is deleted.
+func (p *Provider) retryStart(k string, e *podEntry) {
+	backoff := 500 * time.Millisecond
+	for {
+		time.Sleep(backoff)
+		backoff = min(backoff*2, 10*time.Second)
+		p.mu.Lock()
+		cur, ok := p.pods[k]
+		p.mu.Unlock()
+		if !ok || cur != e || e.final != nil || e.pod.DeletionTimestamp != nil {
+			return
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		err := p.tryStart(ctx, e.pod, e.dir)
+		cancel()
+		p.mu.Lock()
+		if err == nil {
+			e.waiting, e.started = "", time.Now()
+		} else {
+			e.waiting = err.Error()
+		}
+		notify := p.notify
+		p.mu.Unlock()
+		if notify != nil {
+			notify(p.podWithStatus(e))
+		}
+		if err == nil {
+			return
+		}
+		p.log.V(1).Info("Pod not started yet; retrying", "pod", k, "reason", err)
+	}
 }
 
 func (p *Provider) store(k string, e *podEntry) {
@@ -421,6 +475,20 @@ func (p *Provider) podWithStatus(e *podEntry) *corev1.Pod {
 			st.ContainerStatuses = append(st.ContainerStatuses, corev1.ContainerStatus{
 				Name: c.Name, Image: c.Image,
 				State: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: 126, Reason: "UnsupportedPod", Message: e.failure}},
+			})
+		}
+		pod.Status = st
+		return pod
+	}
+	p.mu.Lock()
+	waiting := e.waiting
+	p.mu.Unlock()
+	if waiting != "" {
+		st.Phase = corev1.PodPending
+		for _, c := range pod.Spec.Containers {
+			st.ContainerStatuses = append(st.ContainerStatuses, corev1.ContainerStatus{
+				Name: c.Name, Image: c.Image,
+				State: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "ContainerCreating", Message: waiting}},
 			})
 		}
 		pod.Status = st

@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -14,6 +15,10 @@ import (
 
 	"github.com/virtlab/dvp/internal/storage"
 )
+
+// errUnsupportedVolume marks a pod the node can never start, as opposed to
+// one whose volumes are not ready yet.
+var errUnsupportedVolume = errors.New("unsupported volume type")
 
 // volumeSource resolves the pod's volumes to host paths, creating the
 // directories of the ones the node materializes itself.
@@ -59,7 +64,7 @@ func (v *volumeSource) prepareOne(ctx context.Context, pod *corev1.Pod, vol core
 	case s.Projected != nil:
 		return dir, v.writeProjected(ctx, pod, dir, s.Projected)
 	}
-	return "", fmt.Errorf("unsupported volume type (the dvp node runtime supports emptyDir, persistentVolumeClaim, secret, configMap, downwardAPI and projected)")
+	return "", fmt.Errorf("%w (the dvp node runtime supports emptyDir, persistentVolumeClaim, secret, configMap, downwardAPI and projected)", errUnsupportedVolume)
 }
 
 func (v *volumeSource) pvcPath(ctx context.Context, ns, claim string) (string, error) {

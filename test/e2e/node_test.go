@@ -100,6 +100,18 @@ func TestNodeRuntime(t *testing.T) {
 			t.Errorf("a restarting OnFailure pod is %q, want Running", phase)
 		}
 	})
+	t.Run("WaitsForAMissingSecret", func(t *testing.T) {
+		// As kubelet does: a volume that cannot be made yet keeps the pod
+		// Pending (ContainerCreating) and the node retries; it never fails.
+		extra := "    volumeMounts: [{name: s, mountPath: /secret}]\n  volumes: [{name: s, secret: {secretName: later}}]\n"
+		srv.MustKubectlStdin(podManifest("patient", "Never", []string{"dvp-worker", "version"}, extra), "apply", "-f", "-")
+		waitFor(t, srv, "ContainerCreating", "get", "pod", "patient", "-o", "jsonpath={.status.containerStatuses[0].state.waiting.reason}")
+		if phase := srv.MustKubectl("get", "pod", "patient", "-o", "jsonpath={.status.phase}"); phase != "Pending" {
+			t.Fatalf("pod waiting for a Secret is %q, want Pending", phase)
+		}
+		srv.MustKubectl("create", "secret", "generic", "later", "--from-literal=k=v")
+		waitFor(t, srv, "Succeeded", "get", "pod", "patient", "-o", "jsonpath={.status.phase}")
+	})
 	t.Run("ForeignImageFails", func(t *testing.T) {
 		srv.MustKubectlStdin("apiVersion: v1\nkind: Pod\nmetadata: {name: foreign, namespace: default}\nspec:\n  containers: [{name: web, image: nginx}]\n", "apply", "-f", "-")
 		waitFor(t, srv, "Failed", "get", "pod", "foreign", "-o", "jsonpath={.status.phase}")
