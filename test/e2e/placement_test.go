@@ -3,7 +3,6 @@ package e2e
 import (
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/virtlab/dvp/test/harness"
 )
@@ -46,7 +45,7 @@ func TestPlacement(t *testing.T) {
 	// Selecting the tainted node without tolerating its taint cannot be
 	// scheduled: the pod stays Pending with the scheduler's reason.
 	srv.MustKubectlStdin(podManifest("intolerant", "Always", []string{"dvp-worker", "idle"}, system), "apply", "-f", "-")
-	time.Sleep(2 * time.Second)
+	waitFor(t, srv, "Unschedulable", "get", "pod", "intolerant", "-o", `jsonpath={.status.conditions[?(@.type=="PodScheduled")].reason}`)
 	got := srv.MustKubectl("get", "pod", "intolerant", "-o", `jsonpath={.status.phase}/{.spec.nodeName}/{.status.conditions[?(@.type=="PodScheduled")].reason}`)
 	if got != "Pending//Unschedulable" {
 		t.Errorf("intolerant pod = %q, want Pending//Unschedulable", got)
