@@ -8,6 +8,7 @@ import (
 
 	"github.com/virtlab/dvp/internal/controller/clustervirtualimage"
 	"github.com/virtlab/dvp/internal/controller/importjob"
+	"github.com/virtlab/dvp/internal/controller/virtualdisk"
 	"github.com/virtlab/dvp/internal/controller/virtualimage"
 )
 
@@ -25,6 +26,11 @@ func setupImageControllers(mgr ctrl.Manager, o Options, uploads *importjob.Uploa
 	}
 	if err := (&clustervirtualimage.Reconciler{Client: mgr.GetClient(), Jobs: &env, Recorder: mgr.GetEventRecorderFor("clustervirtualimage-controller"), Uploads: uploads}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("clustervirtualimage controller: %w", err)
+	}
+	// Disks are reconciled wherever images are: both belong to the same
+	// storage side of the platform.
+	if err := (&virtualdisk.Reconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorderFor("virtualdisk-controller")}).SetupWithManager(mgr); err != nil {
+		return fmt.Errorf("virtualdisk controller: %w", err)
 	}
 	return nil
 }

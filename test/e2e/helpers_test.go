@@ -62,3 +62,39 @@ func readFile(t *testing.T, path string) string {
 }
 
 func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }
+
+// tableCells reads the row whose NAME is name by the header's column
+// positions, so empty cells (an unset INUSE) keep their place.
+func tableCells(out, name string) map[string]string {
+	lines := strings.Split(out, "\n")
+	header := lines[0]
+	type col struct {
+		name  string
+		start int
+	}
+	var cols []col
+	for _, h := range tableHeader(out) {
+		from := 0
+		if len(cols) > 0 {
+			from = cols[len(cols)-1].start + 1
+		}
+		cols = append(cols, col{h, from + strings.Index(header[from:], h)})
+	}
+	for _, line := range lines[1:] {
+		if !strings.HasPrefix(line, name+" ") {
+			continue
+		}
+		cells := map[string]string{}
+		for i, c := range cols {
+			end := len(line)
+			if i+1 < len(cols) && cols[i+1].start < end {
+				end = cols[i+1].start
+			}
+			if c.start < len(line) {
+				cells[c.name] = strings.TrimSpace(line[c.start:end])
+			}
+		}
+		return cells
+	}
+	return nil
+}

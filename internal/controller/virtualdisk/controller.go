@@ -1,0 +1,191 @@
+package virtualdisk
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	storagev1 "k8s.io/api/storage/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/tools/record"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+
+	"github.com/virtlab/dvp/api/v1alpha2"
+)
+
+// Reconciler reconciles VirtualDisks.
+type Reconciler struct {
+	Client   client.Client
+	Recorder record.EventRecorder
+}
+
+// SetupWithManager registers the reconciler; claims it owns trigger it.
+func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
+	return ctrl.NewControllerManagedBy(mgr).Named("virtualdisk").
+		For(&v1alpha2.VirtualDisk{}).
+		Owns(&corev1.PersistentVolumeClaim{}).
+		Complete(r)
+}
+
+// ClaimName is the PersistentVolumeClaim of a disk, as the printer column
+// TARGETPVC shows it: vd-<name>-<uid>.
+func ClaimName(vd *v1alpha2.VirtualDisk) string { return fmt.Sprintf("vd-%s-%s", vd.Name, vd.UID) }
+
+func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.Result, retErr error) {
+	vd := &v1alpha2.VirtualDisk{}
+	if err := r.Client.Get(ctx, req.NamespacedName, vd); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	if !vd.DeletionTimestamp.IsZero() {
+		// The claim is owned by the disk and goes with it.
+		return ctrl.Result{}, nil
+	}
+	before := vd.Status.DeepCopy()
+	defer func() {
+		vd.Status.ObservedGeneration = vd.Generation
+		if !equality.Semantic.DeepEqual(*before, vd.Status) {
+			if err := r.Client.Status().Update(ctx, vd); err != nil && retErr == nil && !apierrors.IsNotFound(err) {
+				retErr = err
+			}
+		}
+	}()
+	if vd.Spec.DataSource != nil {
+		vd.Status.Phase = v1alpha2.VirtualDiskPhasePending
+		setCondition(vd, v1alpha2.VirtualDiskConditionDatasourceReady, false, string(v1alpha2.VirtualDiskReasonDatasourceIsNotReady),
+			fmt.Sprintf("disks from a %s data source are not supported by this platform yet; blank disks are", vd.Spec.DataSource.Type))
+		setCondition(vd, v1alpha2.VirtualDiskConditionReady, false, string(v1alpha2.VirtualDiskReasonDatasourceIsNotReady), "waiting for a supported data source")
+		return ctrl.Result{}, nil
+	}
+
+	class, err := r.storageClass(ctx, vd)
+	if err != nil {
+		vd.Status.Phase = v1alpha2.VirtualDiskPhasePending
+		setCondition(vd, v1alpha2.VirtualDiskConditionStorageClassReady, false, string(v1alpha2.VirtualDiskReasonStorageClassNotReady), err.Error())
+		setCondition(vd, v1alpha2.VirtualDiskConditionReady, false, "StorageClassIsNotReady", err.Error())
+		return ctrl.Result{RequeueAfter: 10 * time.Second}, nil
+	}
+	setCondition(vd, v1alpha2.VirtualDiskConditionStorageClassReady, true, string(v1alpha2.VirtualDiskReasonStorageClassReady), "")
+	vd.Status.StorageClassName = class.Name
+
+	pvc, err := r.ensureClaim(ctx, vd, class)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	vd.Status.Target.PersistentVolumeClaim = pvc.Name
+	return r.observeClaim(ctx, vd, class, pvc)
+}
+
+// storageClass is the disk's class, else the cluster default.
+func (r *Reconciler) storageClass(ctx context.Context, vd *v1alpha2.VirtualDisk) (*storagev1.StorageClass, error) {
+	if name := vd.Spec.PersistentVolumeClaim.StorageClassName; name != nil && *name != "" {
+		sc := &storagev1.StorageClass{}
+		if err := r.Client.Get(ctx, client.ObjectKey{Name: *name}, sc); err != nil {
+			return nil, fmt.Errorf("StorageClass %q: %w", *name, err)
+		}
+		return sc, nil
+	}
+	var list storagev1.StorageClassList
+	if err := r.Client.List(ctx, &list); err != nil {
+		return nil, err
+	}
+	for i := range list.Items {
+		if list.Items[i].Annotations["storageclass.kubernetes.io/is-default-class"] == "true" {
+			return &list.Items[i], nil
+		}
+	}
+	return nil, fmt.Errorf("no storageClassName given and no default StorageClass: set spec.persistentVolumeClaim.storageClassName")
+}
+
+func (r *Reconciler) ensureClaim(ctx context.Context, vd *v1alpha2.VirtualDisk, class *storagev1.StorageClass) (*corev1.PersistentVolumeClaim, error) {
+	pvc := &corev1.PersistentVolumeClaim{}
+	err := r.Client.Get(ctx, client.ObjectKey{Namespace: vd.Namespace, Name: ClaimName(vd)}, pvc)
+	if err == nil || !apierrors.IsNotFound(err) {
+		return pvc, err
+	}
+	// Block: a VM sees the raw volume, no filesystem layer in between.
+	block := corev1.PersistentVolumeBlock
+	pvc = &corev1.PersistentVolumeClaim{
+		ObjectMeta: metav1.ObjectMeta{Namespace: vd.Namespace, Name: ClaimName(vd),
+			Labels: map[string]string{"app.kubernetes.io/managed-by": "dvp", "virtualization.deckhouse.io/virtual-disk": vd.Name}},
+		Spec: corev1.PersistentVolumeClaimSpec{
+			AccessModes:      []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
+			VolumeMode:       &block,
+			StorageClassName: &class.Name,
+			Resources:        corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceStorage: *vd.Spec.PersistentVolumeClaim.Size}},
+		},
+	}
+	if err := controllerutil.SetControllerReference(vd, pvc, r.Client.Scheme()); err != nil {
+		return nil, err
+	}
+	if err := r.Client.Create(ctx, pvc); err != nil {
+		return nil, fmt.Errorf("creating PersistentVolumeClaim %s: %w", pvc.Name, err)
+	}
+	r.Recorder.Eventf(vd, corev1.EventTypeNormal, "Provisioning", "Created PersistentVolumeClaim %s on StorageClass %s", pvc.Name, class.Name)
+	return pvc, nil
+}
+
+// observeClaim maps the claim onto the disk, and grows it when the disk's
+// size grew (admission allows only growth).
+func (r *Reconciler) observeClaim(ctx context.Context, vd *v1alpha2.VirtualDisk, class *storagev1.StorageClass, pvc *corev1.PersistentVolumeClaim) (ctrl.Result, error) {
+	switch pvc.Status.Phase {
+	case corev1.ClaimLost:
+		vd.Status.Phase = v1alpha2.VirtualDiskPhasePVCLost
+		setCondition(vd, v1alpha2.VirtualDiskConditionReady, false, string(v1alpha2.VirtualDiskReasonPVCLost), fmt.Sprintf("PersistentVolumeClaim %s lost its volume", pvc.Name))
+		return ctrl.Result{}, nil
+	case corev1.ClaimBound:
+	default:
+		if class.VolumeBindingMode != nil && *class.VolumeBindingMode == storagev1.VolumeBindingWaitForFirstConsumer {
+			vd.Status.Phase = v1alpha2.VirtualDiskPhaseWaitForFirstConsumer
+			vd.Status.Progress = "0%"
+			setCondition(vd, v1alpha2.VirtualDiskConditionReady, false, string(v1alpha2.VirtualDiskReasonWaitingForFirstConsumer),
+				fmt.Sprintf("StorageClass %s provisions the volume when its first consumer (a virtual machine) is scheduled", class.Name))
+			return ctrl.Result{}, nil
+		}
+		vd.Status.Phase = v1alpha2.VirtualDiskPhaseProvisioning
+		vd.Status.Progress = "0%"
+		setCondition(vd, v1alpha2.VirtualDiskConditionReady, false, string(v1alpha2.VirtualDiskReasonProvisioning), "waiting for the volume to be provisioned")
+		return ctrl.Result{RequeueAfter: 2 * time.Second}, nil
+	}
+
+	capacity := pvc.Status.Capacity[corev1.ResourceStorage]
+	vd.Status.Capacity = capacity.String()
+	vd.Status.Progress = "100%"
+	want := *vd.Spec.PersistentVolumeClaim.Size
+	requested := pvc.Spec.Resources.Requests[corev1.ResourceStorage]
+	if want.Cmp(requested) > 0 {
+		patch := client.MergeFrom(pvc.DeepCopy())
+		pvc.Spec.Resources.Requests[corev1.ResourceStorage] = want
+		if err := r.Client.Patch(ctx, pvc, patch); err != nil {
+			return ctrl.Result{}, fmt.Errorf("growing PersistentVolumeClaim %s: %w", pvc.Name, err)
+		}
+		r.Recorder.Eventf(vd, corev1.EventTypeNormal, "Resizing", "Growing the disk from %s to %s", requested.String(), want.String())
+		requested = want
+	}
+	if capacity.Cmp(requested) < 0 {
+		vd.Status.Phase = v1alpha2.VirtualDiskPhaseResizing
+		setCondition(vd, v1alpha2.VirtualDiskConditionResizing, true, string(v1alpha2.VirtualDiskReasonInProgress),
+			fmt.Sprintf("growing from %s to %s", capacity.String(), requested.String()))
+		return ctrl.Result{RequeueAfter: time.Second}, nil
+	}
+	meta.RemoveStatusCondition(&vd.Status.Conditions, string(v1alpha2.VirtualDiskConditionResizing))
+	if vd.Status.Phase != v1alpha2.VirtualDiskPhaseReady {
+		r.Recorder.Eventf(vd, corev1.EventTypeNormal, "Ready", "Disk of %s ready on PersistentVolumeClaim %s", vd.Status.Capacity, pvc.Name)
+	}
+	vd.Status.Phase = v1alpha2.VirtualDiskPhaseReady
+	setCondition(vd, v1alpha2.VirtualDiskConditionReady, true, string(v1alpha2.VirtualDiskReasonReady), "")
+	return ctrl.Result{}, nil
+}
+
+func setCondition(vd *v1alpha2.VirtualDisk, t v1alpha2.VirtualDiskConditionType, ok bool, reason, msg string) {
+	st := metav1.ConditionFalse
+	if ok {
+		st = metav1.ConditionTrue
+	}
+	meta.SetStatusCondition(&vd.Status.Conditions, metav1.Condition{Type: string(t), Status: st, Reason: reason, Message: msg, ObservedGeneration: vd.Generation})
+}
