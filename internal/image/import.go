@@ -70,7 +70,14 @@ func Import(ctx context.Context, src Source, sums Checksums, dst Destination, sc
 	if err != nil {
 		return Result{}, err
 	}
-	sp, err := spool(ctx, rc, size, sums, scratchDir, progress)
+	sp, err := spool(ctx, rc, size, sums, scratchDir, progress, func(c compression) *tarDigester {
+		// Uncompressed data of an announced size: the layer digest can be
+		// computed on the way in, saving a full read of the file.
+		if c != uncompressed || size < 0 {
+			return nil
+		}
+		return newTarDigester(diskName(hint, c), size)
+	})
 	_ = rc.Close()
 	if sp.file != "" {
 		defer os.Remove(sp.file)
@@ -83,9 +90,12 @@ func Import(ctx context.Context, src Source, sums Checksums, dst Destination, sc
 	if err != nil {
 		return Result{}, err
 	}
-	layer, err := newDiskLayer(sp.file, diskName(hint, sp.compression), sp.diskBytes)
-	if err != nil {
-		return Result{}, err
+	name := diskName(hint, sp.compression)
+	layer := sp.digester.layerOrNil(sp.file, name, sp.diskBytes)
+	if layer == nil {
+		if layer, err = newDiskLayer(sp.file, name, sp.diskBytes); err != nil {
+			return Result{}, err
+		}
 	}
 	img, err := buildImage(layer, format, sp.diskBytes, virtual)
 	if err != nil {
@@ -127,12 +137,13 @@ type spooled struct {
 	diskBytes   int64
 	sourceBytes int64
 	compression compression
+	digester    *tarDigester // nil unless the layer digest was computed on the way
 }
 
 // spool hashes and decompresses the stream into a file in dir and
 // verifies the checksums. On error the returned file, if named, is still
 // to be removed.
-func spool(ctx context.Context, rc io.Reader, size int64, sums Checksums, dir string, progress Progress) (spooled, error) {
+func spool(ctx context.Context, rc io.Reader, size int64, sums Checksums, dir string, progress Progress, digest func(compression) *tarDigester) (spooled, error) {
 	var sp spooled
 	counter := &receiving{ctx: ctx, r: rc, total: size, progress: progress}
 	ver := newVerifier(sums)
@@ -168,10 +179,16 @@ func spool(ctx context.Context, rc io.Reader, size int64, sums Checksums, dir st
 		return sp, fmt.Errorf("scratch space: %w", err)
 	}
 	sp.file = f.Name()
+	if digest != nil {
+		sp.digester = digest(sp.compression)
+	}
 	buf := make([]byte, 1<<20)
 	for {
 		n, rerr := disk.Read(buf)
 		if n > 0 {
+			if sp.digester != nil {
+				_, _ = sp.digester.Write(buf[:n])
+			}
 			if _, err := f.Write(buf[:n]); err != nil {
 				_ = f.Close()
 				return sp, fmt.Errorf("spooling the disk to %s: %w", dir, err)

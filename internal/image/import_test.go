@@ -11,6 +11,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -510,5 +511,41 @@ func TestReaderSource(t *testing.T) {
 	_, err = Import(importCtx(t), &ReaderSource{R: bytes.NewReader(raw[:1000]), Size: int64(len(raw))}, nil, dst, t.TempDir(), nil)
 	if err == nil || !strings.Contains(err.Error(), "announced") {
 		t.Errorf("short upload: %v", err)
+	}
+}
+
+// TestTarDigesterMatchesLayer checks that the digest computed while
+// receiving equals the one a second pass over the file gives, and that a
+// stream of another size than announced falls back to the second pass.
+func TestTarDigesterMatchesLayer(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "disk.img")
+	data := bytes.Repeat([]byte("0123456789abcdef"), 70000) // not a multiple of the tar block
+	if err := os.WriteFile(file, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	want, err := newDiskLayer(file, "disk.img", int64(len(data)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := newTarDigester("disk.img", int64(len(data)))
+	for off := 0; off < len(data); off += 4096 {
+		_, _ = d.Write(data[off:min(off+4096, len(data))])
+	}
+	got := d.layerOrNil(file, "disk.img", int64(len(data)))
+	if got == nil || got.digest != want.digest || got.tarSize != want.tarSize {
+		t.Fatalf("on-the-way layer %+v, second-pass layer %+v", got, want)
+	}
+	short := newTarDigester("disk.img", int64(len(data))+1)
+	_, _ = short.Write(data)
+	if short.layerOrNil(file, "disk.img", int64(len(data))) != nil {
+		t.Fatal("a stream shorter than announced produced a layer")
+	}
+	long := newTarDigester("disk.img", int64(len(data))-1)
+	_, _ = long.Write(data)
+	if long.layerOrNil(file, "disk.img", int64(len(data))) != nil {
+		t.Fatal("a stream longer than announced produced a layer")
+	}
+	if (*tarDigester)(nil).layerOrNil(file, "disk.img", 1) != nil {
+		t.Fatal("nil digester produced a layer")
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"hash"
 	"io"
 	"os"
 	"time"
@@ -27,6 +28,59 @@ type diskLayer struct {
 
 var _ v1.Layer = (*diskLayer)(nil)
 
+// tarDigester computes the digest of the layer a disk of a known size will
+// become while the disk is being received, so the file need not be read
+// again just to name the layer. The tar header carries the size, which is
+// why this only works when the size is known up front.
+type tarDigester struct {
+	h   hash.Hash
+	cw  *countingWriter
+	tw  *tar.Writer
+	err error
+}
+
+func newTarDigester(name string, size int64) *tarDigester {
+	d := &tarDigester{h: sha256.New()}
+	d.cw = &countingWriter{w: d.h}
+	d.tw = tar.NewWriter(d.cw)
+	for _, hdr := range layerHeaders(name, size) {
+		if err := d.tw.WriteHeader(hdr); err != nil {
+			d.err = err
+		}
+	}
+	return d
+}
+
+// Write feeds disk bytes; a stream longer than announced spoils the digest.
+func (d *tarDigester) Write(p []byte) (int, error) {
+	if d.err == nil {
+		_, d.err = d.tw.Write(p)
+	}
+	return len(p), nil
+}
+
+// layerOrNil returns the finished layer, or nil when there is no digester
+// or the stream did not match the announced size (the caller then digests
+// the file in a second pass).
+func (d *tarDigester) layerOrNil(file, name string, size int64) *diskLayer {
+	if d == nil || d.err != nil || d.tw.Close() != nil {
+		return nil
+	}
+	return &diskLayer{file: file, name: name, size: size, tarSize: d.cw.n,
+		digest: v1.Hash{Algorithm: "sha256", Hex: hex.EncodeToString(d.h.Sum(nil))}}
+}
+
+// layerHeaders are the tar entries of a disk layer. They have fixed owners,
+// modes and times: the same disk always gives the same layer digest, and
+// the digester and writeTar produce the same bytes.
+func layerHeaders(name string, size int64) []*tar.Header {
+	epoch := time.Unix(0, 0)
+	return []*tar.Header{
+		{Typeflag: tar.TypeDir, Name: "disk/", Mode: 0o755, ModTime: epoch},
+		{Typeflag: tar.TypeReg, Name: "disk/" + name, Mode: 0o644, Size: size, ModTime: epoch},
+	}
+}
+
 // newDiskLayer reads the file once to compute the layer digest.
 func newDiskLayer(file, name string, size int64) (*diskLayer, error) {
 	l := &diskLayer{file: file, name: name, size: size}
@@ -40,8 +94,6 @@ func newDiskLayer(file, name string, size int64) (*diskLayer, error) {
 	return l, nil
 }
 
-// The entries have fixed owners, modes and times: the same disk always
-// gives the same layer digest.
 func (l *diskLayer) writeTar(w io.Writer) (int64, error) {
 	f, err := os.Open(l.file)
 	if err != nil {
@@ -50,12 +102,10 @@ func (l *diskLayer) writeTar(w io.Writer) (int64, error) {
 	defer f.Close()
 	cw := &countingWriter{w: w}
 	tw := tar.NewWriter(cw)
-	epoch := time.Unix(0, 0)
-	if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeDir, Name: "disk/", Mode: 0o755, ModTime: epoch}); err != nil {
-		return 0, err
-	}
-	if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeReg, Name: "disk/" + l.name, Mode: 0o644, Size: l.size, ModTime: epoch}); err != nil {
-		return 0, err
+	for _, hdr := range layerHeaders(l.name, l.size) {
+		if err := tw.WriteHeader(hdr); err != nil {
+			return 0, err
+		}
 	}
 	if _, err := io.CopyN(tw, f, l.size); err != nil {
 		return 0, err
