@@ -24,6 +24,7 @@ commands:
   supervise DIR         run the container described in DIR (used by the node runtime)
   idle                  block until SIGTERM or SIGINT
   exit CODE [MESSAGE]   write MESSAGE as the termination message and exit with CODE
+  fill                  write an image from DVCR onto a disk volume (the vd-importer pod)
   import                copy a disk image into DVCR, configured by IMPORTER_* variables
                         (IMPORTER_SOURCE http|registry|dvcr, IMPORTER_URL, IMPORTER_DEST, ...)
 `
@@ -56,6 +57,11 @@ func main() {
 	case "import":
 		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 		code := runImport(ctx, os.Getenv, os.Stdout, os.Stderr)
+		stop()
+		os.Exit(code)
+	case "fill":
+		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+		code := runFill(ctx, os.Getenv, os.Stdout, os.Stderr)
 		stop()
 		os.Exit(code)
 	default:

@@ -23,6 +23,8 @@ var (
 	ErrCorrupt = errors.New("corrupt image")
 	// ErrRegistryAuth: a registry refused the credentials.
 	ErrRegistryAuth = errors.New("registry authentication failed")
+	// ErrTooSmall: the disk is smaller than the image written onto it.
+	ErrTooSmall = errors.New("disk too small for the image")
 )
 
 // Reasons returned by Reason.
@@ -34,6 +36,7 @@ const (
 	ReasonCorrupt           = "Corrupt"
 	ReasonRegistryAuth      = "RegistryAuth"
 	ReasonNetwork           = "Network"
+	ReasonTooSmall          = "TooSmall"
 )
 
 // Reason classifies err for a termination message. Anything not matched by
@@ -50,6 +53,8 @@ func Reason(err error) string {
 		return ReasonCorrupt
 	case errors.Is(err, ErrRegistryAuth):
 		return ReasonRegistryAuth
+	case errors.Is(err, ErrTooSmall):
+		return ReasonTooSmall
 	case errors.Is(err, ErrDNS), errors.As(err, &dnsErr) && dnsErr.IsNotFound:
 		return ReasonDNS
 	case errors.Is(err, ErrNotFound):

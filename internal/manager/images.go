@@ -29,7 +29,7 @@ func setupImageControllers(mgr ctrl.Manager, o Options, uploads *importjob.Uploa
 	}
 	// Disks are reconciled wherever images are: both belong to the same
 	// storage side of the platform.
-	if err := (&virtualdisk.Reconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorderFor("virtualdisk-controller")}).SetupWithManager(mgr); err != nil {
+	if err := (&virtualdisk.Reconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorderFor("virtualdisk-controller"), Jobs: &env}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("virtualdisk controller: %w", err)
 	}
 	return nil

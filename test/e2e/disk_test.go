@@ -2,6 +2,8 @@ package e2e
 
 import (
 	"bytes"
+	"fmt"
+	"net/http"
 	"os"
 	"strings"
 	"testing"
@@ -68,15 +70,85 @@ func TestBlankDisks(t *testing.T) {
 		t.Errorf("disk without a class got %q, want the default local-thin", sc)
 	}
 
-	// A disk from an image says plainly that it is not supported yet.
-	srv.MustKubectlStdin(strings.Replace(readFile(t, "testdata/seed/08-vd-ubuntu-root.yaml"), "name: ubuntu-root\n", "name: from-image\n", 1), "apply", "-f", "-")
-	waitFor(t, srv, "Pending", "-n", "vms", "get", "vd", "from-image", "-o", "jsonpath={.status.phase}")
-	msg := srv.MustKubectl("-n", "vms", "get", "vd", "from-image", "-o", `jsonpath={.status.conditions[?(@.type=="DatasourceReady")].message}`)
+	// A disk straight from HTTP says plainly that it is not supported yet.
+	srv.MustKubectl("apply", "-f", "testdata/seed/10-vd-ubuntu-2204-root.yaml")
+	waitFor(t, srv, "Pending", "-n", "vms", "get", "vd", "ubuntu-2204-root", "-o", "jsonpath={.status.phase}")
+	msg := srv.MustKubectl("-n", "vms", "get", "vd", "ubuntu-2204-root", "-o", `jsonpath={.status.conditions[?(@.type=="DatasourceReady")].message}`)
 	if !strings.Contains(msg, "not supported by this platform yet") {
-		t.Errorf("disk from an image: %q", msg)
+		t.Errorf("disk from HTTP: %q", msg)
 	}
 
 	// Deleting a disk deletes its claim.
 	srv.MustKubectl("-n", "vms", "delete", "vd", "vd-blank")
 	waitFor(t, srv, "", "-n", "vms", "get", "pvc", "vd-vd-blank-"+uid, "--ignore-not-found", "-o", "name")
+}
+
+// TestDiskFromImage writes images onto disks and compares the bytes the
+// volume holds with the source.
+func TestDiskFromImage(t *testing.T) {
+	dir, _ := imageFixtures(t)
+	raw, err := os.ReadFile(dir + "/disk.img")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := harness.Start(t, harness.Options{Config: storageConfig})
+	l := srv.Listen()
+	go http.Serve(l, http.FileServer(http.Dir(dir))) //nolint:errcheck
+	t.Cleanup(func() { l.Close() })
+	srv.MustKubectl("create", "ns", "vms")
+	for name, file := range map[string]string{"raw-src": "disk.img", "qcow2-src": "disk.qcow2"} {
+		srv.MustKubectlStdin(httpImage(name, "http://"+l.Addr().String()+"/"+file), "apply", "-f", "-")
+	}
+	disk := func(name, kind, image, pvc string) string {
+		return obj("VirtualDisk", name, fmt.Sprintf("persistentVolumeClaim: %s\ndataSource:\n  type: ObjectRef\n  objectRef: {kind: %s, name: %s}", pvc, kind, image))
+	}
+	srv.MustKubectlStdin(disk("from-raw", "VirtualImage", "raw-src", "{storageClassName: linstor-thin-r2}"), "apply", "-f", "-")
+	srv.MustKubectlStdin(disk("from-qcow2", "VirtualImage", "qcow2-src", "{size: 1Gi, storageClassName: linstor-thin-r2}"), "apply", "-f", "-")
+	srv.MustKubectlStdin(disk("too-small", "VirtualImage", "qcow2-src", "{size: 1Mi, storageClassName: linstor-thin-r2}"), "apply", "-f", "-")
+
+	backing := func(vd string) []byte {
+		pvc := srv.MustKubectl("-n", "vms", "get", "vd", vd, "-o", "jsonpath={.status.target.persistentVolumeClaimName}")
+		pv := srv.MustKubectl("-n", "vms", "get", "pvc", pvc, "-o", "jsonpath={.spec.volumeName}")
+		path := srv.MustKubectl("get", "pv", pv, "-o", `jsonpath={.metadata.annotations.virtualization\.deckhouse\.io/volume-path}`)
+		b, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	// Without a size the disk takes the image's size.
+	waitFor(t, srv, "Ready", "-n", "vms", "get", "vd", "from-raw", "-o", "jsonpath={.status.phase}")
+	if c := srv.MustKubectl("-n", "vms", "get", "vd", "from-raw", "-o", "jsonpath={.status.capacity}"); c != "4Mi" {
+		t.Errorf("capacity of a disk from a 4 MiB image = %q", c)
+	}
+	if b := backing("from-raw"); !bytes.Equal(b, raw) {
+		t.Errorf("disk from the raw image holds other bytes (%d bytes, want %d)", len(b), len(raw))
+	}
+	// A qcow2 image is written as raw data onto a larger disk.
+	waitFor(t, srv, "Ready", "-n", "vms", "get", "vd", "from-qcow2", "-o", "jsonpath={.status.phase}")
+	if c := srv.MustKubectl("-n", "vms", "get", "vd", "from-qcow2", "-o", "jsonpath={.status.capacity}"); c != "1Gi" {
+		t.Errorf("capacity = %q, want 1Gi", c)
+	}
+	b := backing("from-qcow2")
+	if len(b) != 1<<30 || !bytes.Equal(b[:len(raw)], raw) || !bytes.Equal(b[len(raw):64<<20], make([]byte, 64<<20-len(raw))) {
+		t.Errorf("disk from the qcow2 image does not hold the image's data (%d bytes)", len(b))
+	}
+	// A disk smaller than the image says what to do.
+	waitFor(t, srv, "Failed", "-n", "vms", "get", "vd", "too-small", "-o", "jsonpath={.status.phase}")
+	msg := srv.MustKubectl("-n", "vms", "get", "vd", "too-small", "-o", `jsonpath={.status.conditions[?(@.type=="Ready")].message}`)
+	if !strings.Contains(msg, "is smaller than the image (64Mi unpacked)") {
+		t.Errorf("too-small message %q", msg)
+	}
+	// The seed's form: a disk from a ClusterVirtualImage.
+	srv.MustKubectlStdin(fmt.Sprintf("apiVersion: virtualization.deckhouse.io/v1alpha2\nkind: ClusterVirtualImage\nmetadata: {name: ubuntu-img}\nspec:\n  dataSource:\n    type: HTTP\n    http: {url: %q}\n", "http://"+l.Addr().String()+"/disk.img"), "apply", "-f", "-")
+	srv.MustKubectlStdin(strings.Replace(readFile(t, "testdata/seed/08-vd-ubuntu-root.yaml"), "storageClassName: linstor-thin-r2", "storageClassName: linstor-thin-r2\n", 1), "apply", "-f", "-")
+	waitFor(t, srv, "Ready", "-n", "vms", "get", "vd", "ubuntu-root", "-o", "jsonpath={.status.phase}")
+	if c := srv.MustKubectl("-n", "vms", "get", "vd", "ubuntu-root", "-o", "jsonpath={.status.capacity}"); c != "10Gi" {
+		t.Errorf("seed ubuntu-root capacity = %q, want 10Gi", c)
+	}
+}
+
+// httpImage is a VirtualImage in vms imported over HTTP from url.
+func httpImage(name, url string) string {
+	return fmt.Sprintf("apiVersion: virtualization.deckhouse.io/v1alpha2\nkind: VirtualImage\nmetadata: {name: %s, namespace: vms}\nspec:\n  storage: ContainerRegistry\n  dataSource:\n    type: HTTP\n    http: {url: %q}\n", name, url)
 }

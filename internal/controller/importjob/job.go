@@ -144,6 +144,9 @@ func (e *Env) Observe(ctx context.Context, job *Job) (Outcome, error) {
 	return Outcome{Phase: Pending, Progress: 0}, nil
 }
 
+// TerminationMessage is the message the pod's container ended with.
+func TerminationMessage(pod *corev1.Pod) string { return terminationMessage(pod) }
+
 func terminationMessage(pod *corev1.Pod) string {
 	for _, cs := range pod.Status.ContainerStatuses {
 		if t := cs.State.Terminated; t != nil {
@@ -258,6 +261,9 @@ func labels() map[string]string {
 func secretRef(name, key string) *corev1.EnvVarSource {
 	return &corev1.EnvVarSource{SecretKeyRef: &corev1.SecretKeySelector{LocalObjectReference: corev1.LocalObjectReference{Name: name}, Key: key}}
 }
+
+// DockerConfigJSON renders credentials for one registry host.
+func DockerConfigJSON(host, user, pass string) []byte { return dockerConfigJSON(host, user, pass) }
 
 func dockerConfigJSON(host, user, pass string) []byte {
 	b, _ := json.Marshal(map[string]any{"auths": map[string]any{host: map[string]string{"username": user, "password": pass}}})

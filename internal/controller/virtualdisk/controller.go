@@ -10,6 +10,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/record"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -17,12 +18,15 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
 	"github.com/virtlab/dvp/api/v1alpha2"
+	"github.com/virtlab/dvp/internal/controller/importjob"
 )
 
 // Reconciler reconciles VirtualDisks.
 type Reconciler struct {
 	Client   client.Client
 	Recorder record.EventRecorder
+	// Jobs gives access to DVCR for disks made from images.
+	Jobs *importjob.Env
 }
 
 // SetupWithManager registers the reconciler; claims it owns trigger it.
@@ -30,6 +34,7 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 	return ctrl.NewControllerManagedBy(mgr).Named("virtualdisk").
 		For(&v1alpha2.VirtualDisk{}).
 		Owns(&corev1.PersistentVolumeClaim{}).
+		Owns(&corev1.Pod{}).
 		Complete(r)
 }
 
@@ -55,7 +60,25 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.
 			}
 		}
 	}()
-	if vd.Spec.DataSource != nil {
+	var src *source
+	size := vd.Spec.PersistentVolumeClaim.Size
+	if ds := vd.Spec.DataSource; ds != nil && ds.Type == v1alpha2.DataSourceTypeObjectRef && r.Jobs != nil {
+		s, ok, msg := r.resolveImage(ctx, vd)
+		if !ok {
+			vd.Status.Phase = v1alpha2.VirtualDiskPhasePending
+			setCondition(vd, v1alpha2.VirtualDiskConditionDatasourceReady, false, string(v1alpha2.VirtualDiskReasonDatasourceIsNotReady), msg)
+			setCondition(vd, v1alpha2.VirtualDiskConditionReady, false, string(v1alpha2.VirtualDiskReasonDatasourceIsNotReady), msg)
+			return ctrl.Result{RequeueAfter: 5 * time.Second}, nil
+		}
+		setCondition(vd, v1alpha2.VirtualDiskConditionDatasourceReady, true, "DatasourceReady", "")
+		q, err := diskSize(vd, s)
+		if err != nil {
+			vd.Status.Phase = v1alpha2.VirtualDiskPhaseFailed
+			setCondition(vd, v1alpha2.VirtualDiskConditionReady, false, string(v1alpha2.VirtualDiskReasonProvisioningFailed), err.Error())
+			return ctrl.Result{}, nil
+		}
+		src, size = &s, &q
+	} else if vd.Spec.DataSource != nil {
 		vd.Status.Phase = v1alpha2.VirtualDiskPhasePending
 		setCondition(vd, v1alpha2.VirtualDiskConditionDatasourceReady, false, string(v1alpha2.VirtualDiskReasonDatasourceIsNotReady),
 			fmt.Sprintf("disks from a %s data source are not supported by this platform yet; blank disks are", vd.Spec.DataSource.Type))
@@ -73,12 +96,28 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.
 	setCondition(vd, v1alpha2.VirtualDiskConditionStorageClassReady, true, string(v1alpha2.VirtualDiskReasonStorageClassReady), "")
 	vd.Status.StorageClassName = class.Name
 
-	pvc, err := r.ensureClaim(ctx, vd, class)
+	pvc, err := r.ensureClaim(ctx, vd, class, *size)
 	if err != nil {
 		return ctrl.Result{}, err
 	}
 	vd.Status.Target.PersistentVolumeClaim = pvc.Name
-	return r.observeClaim(ctx, vd, class, pvc)
+	if src != nil && pvc.Status.Phase == corev1.ClaimBound && pvc.Annotations[FilledAnnotation] != src.uid {
+		phase, msg, err := r.fill(ctx, vd, pvc, *src)
+		switch {
+		case err != nil:
+			return ctrl.Result{}, err
+		case phase == fillFailed:
+			vd.Status.Phase = v1alpha2.VirtualDiskPhaseFailed
+			setCondition(vd, v1alpha2.VirtualDiskConditionReady, false, string(v1alpha2.VirtualDiskReasonProvisioningFailed), msg)
+			r.Recorder.Event(vd, corev1.EventTypeWarning, "ProvisioningFailed", msg)
+			return ctrl.Result{}, nil
+		case phase == fillRunning:
+			vd.Status.Phase, vd.Status.Progress = v1alpha2.VirtualDiskPhaseProvisioning, "0%"
+			setCondition(vd, v1alpha2.VirtualDiskConditionReady, false, string(v1alpha2.VirtualDiskReasonProvisioning), "writing the image onto the disk")
+			return ctrl.Result{RequeueAfter: time.Second}, nil
+		}
+	}
+	return r.observeClaim(ctx, vd, class, pvc, *size)
 }
 
 // storageClass is the disk's class, else the cluster default.
@@ -102,7 +141,7 @@ func (r *Reconciler) storageClass(ctx context.Context, vd *v1alpha2.VirtualDisk)
 	return nil, fmt.Errorf("no storageClassName given and no default StorageClass: set spec.persistentVolumeClaim.storageClassName")
 }
 
-func (r *Reconciler) ensureClaim(ctx context.Context, vd *v1alpha2.VirtualDisk, class *storagev1.StorageClass) (*corev1.PersistentVolumeClaim, error) {
+func (r *Reconciler) ensureClaim(ctx context.Context, vd *v1alpha2.VirtualDisk, class *storagev1.StorageClass, size resource.Quantity) (*corev1.PersistentVolumeClaim, error) {
 	pvc := &corev1.PersistentVolumeClaim{}
 	err := r.Client.Get(ctx, client.ObjectKey{Namespace: vd.Namespace, Name: ClaimName(vd)}, pvc)
 	if err == nil || !apierrors.IsNotFound(err) {
@@ -117,7 +156,7 @@ func (r *Reconciler) ensureClaim(ctx context.Context, vd *v1alpha2.VirtualDisk, 
 			AccessModes:      []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
 			VolumeMode:       &block,
 			StorageClassName: &class.Name,
-			Resources:        corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceStorage: *vd.Spec.PersistentVolumeClaim.Size}},
+			Resources:        corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceStorage: size}},
 		},
 	}
 	if err := controllerutil.SetControllerReference(vd, pvc, r.Client.Scheme()); err != nil {
@@ -132,7 +171,7 @@ func (r *Reconciler) ensureClaim(ctx context.Context, vd *v1alpha2.VirtualDisk, 
 
 // observeClaim maps the claim onto the disk, and grows it when the disk's
 // size grew (admission allows only growth).
-func (r *Reconciler) observeClaim(ctx context.Context, vd *v1alpha2.VirtualDisk, class *storagev1.StorageClass, pvc *corev1.PersistentVolumeClaim) (ctrl.Result, error) {
+func (r *Reconciler) observeClaim(ctx context.Context, vd *v1alpha2.VirtualDisk, class *storagev1.StorageClass, pvc *corev1.PersistentVolumeClaim, want resource.Quantity) (ctrl.Result, error) {
 	switch pvc.Status.Phase {
 	case corev1.ClaimLost:
 		vd.Status.Phase = v1alpha2.VirtualDiskPhasePVCLost
@@ -156,7 +195,6 @@ func (r *Reconciler) observeClaim(ctx context.Context, vd *v1alpha2.VirtualDisk,
 	capacity := pvc.Status.Capacity[corev1.ResourceStorage]
 	vd.Status.Capacity = capacity.String()
 	vd.Status.Progress = "100%"
-	want := *vd.Spec.PersistentVolumeClaim.Size
 	requested := pvc.Spec.Resources.Requests[corev1.ResourceStorage]
 	if want.Cmp(requested) > 0 {
 		patch := client.MergeFrom(pvc.DeepCopy())

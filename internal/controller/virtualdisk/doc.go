@@ -3,6 +3,8 @@
 // the default one); the disk's phase, capacity and conditions follow the
 // claim, and a larger spec size grows the claim online.
 //
-// Blank disks only for now: disks from images, HTTP, registries and uploads
-// come with the disk importer.
+// Blank disks, and disks from a Ready VirtualImage or ClusterVirtualImage: a
+// vd-importer pod writes the image from DVCR onto the claim (raw on the Block
+// volume) once it is bound. Disks straight from HTTP, registries and uploads
+// are not supported yet.
 package virtualdisk

@@ -1,0 +1,182 @@
+package virtualdisk
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+
+	"github.com/virtlab/dvp/api/v1alpha2"
+	"github.com/virtlab/dvp/internal/controller/importjob"
+	"github.com/virtlab/dvp/internal/platform"
+	"github.com/virtlab/dvp/internal/registry"
+	"github.com/virtlab/dvp/internal/version"
+)
+
+// FilledAnnotation on a disk's claim records the image UID written onto it,
+// so the data is written once, whatever happens to the disk's status.
+const FilledAnnotation = "virtualization.deckhouse.io/filled-from"
+
+const fillDevice = "/dev/disk-target"
+
+// source is a Ready image a disk is made from.
+type source struct {
+	ref      importjob.ImageRef
+	uid      string
+	unpacked int64
+}
+
+// resolveImage finds the image a disk names; ok is false with a message
+// while it is not Ready.
+func (r *Reconciler) resolveImage(ctx context.Context, vd *v1alpha2.VirtualDisk) (source, bool, string) {
+	ref := vd.Spec.DataSource.ObjectRef
+	if ref == nil {
+		return source{}, false, "objectRef is missing"
+	}
+	img, ok, msg := importjob.ResolveImageRef(ctx, r.Client, string(ref.Kind), vd.Namespace, ref.Name)
+	if !ok {
+		return source{}, false, msg
+	}
+	var bytes string
+	switch ref.Kind {
+	case v1alpha2.ObjectRefKindVirtualImage:
+		vi := &v1alpha2.VirtualImage{}
+		if err := r.Client.Get(ctx, client.ObjectKey{Namespace: vd.Namespace, Name: ref.Name}, vi); err != nil {
+			return source{}, false, err.Error()
+		}
+		bytes = vi.Status.Size.UnpackedBytes
+	default:
+		cvi := &v1alpha2.ClusterVirtualImage{}
+		if err := r.Client.Get(ctx, client.ObjectKey{Name: ref.Name}, cvi); err != nil {
+			return source{}, false, err.Error()
+		}
+		bytes = cvi.Status.Size.UnpackedBytes
+	}
+	var n int64
+	fmt.Sscan(bytes, &n)
+	return source{ref: img, uid: img.Tag, unpacked: n}, true, ""
+}
+
+// diskSize is the disk's size: the spec's, else the image's unpacked size.
+func diskSize(vd *v1alpha2.VirtualDisk, src source) (resource.Quantity, error) {
+	img := *resource.NewQuantity(src.unpacked, resource.BinarySI)
+	size := vd.Spec.PersistentVolumeClaim.Size
+	if size == nil {
+		return img, nil
+	}
+	if size.Cmp(img) < 0 {
+		return resource.Quantity{}, fmt.Errorf("spec.persistentVolumeClaim.size %s is smaller than the image (%s unpacked): set at least %s or leave the size out", size, img.String(), img.String())
+	}
+	return *size, nil
+}
+
+type fillPhase int
+
+const (
+	fillRunning fillPhase = iota
+	fillDone
+	fillFailed
+)
+
+// fill runs the vd-importer pod that writes the image onto the claim, once.
+func (r *Reconciler) fill(ctx context.Context, vd *v1alpha2.VirtualDisk, pvc *corev1.PersistentVolumeClaim, src source) (fillPhase, string, error) {
+	name := "vd-importer-" + vd.Name
+	pod := &corev1.Pod{}
+	err := r.Client.Get(ctx, client.ObjectKey{Namespace: vd.Namespace, Name: name}, pod)
+	if apierrors.IsNotFound(err) {
+		return fillRunning, "", r.createFillPod(ctx, vd, pvc, src, name)
+	}
+	if err != nil {
+		return fillRunning, "", err
+	}
+	switch pod.Status.Phase {
+	case corev1.PodSucceeded:
+		patch := client.MergeFrom(pvc.DeepCopy())
+		if pvc.Annotations == nil {
+			pvc.Annotations = map[string]string{}
+		}
+		pvc.Annotations[FilledAnnotation] = src.uid
+		if err := r.Client.Patch(ctx, pvc, patch); err != nil {
+			return fillRunning, "", err
+		}
+		return fillDone, "", r.deleteFill(ctx, vd.Namespace, name)
+	case corev1.PodFailed:
+		var res struct{ Error, Reason string }
+		msg := importjob.TerminationMessage(pod)
+		if json.Unmarshal([]byte(msg), &res) != nil || res.Error == "" {
+			res.Error = msg
+		}
+		return fillFailed, res.Error, nil
+	}
+	return fillRunning, "", nil
+}
+
+func (r *Reconciler) createFillPod(ctx context.Context, vd *v1alpha2.VirtualDisk, pvc *corev1.PersistentVolumeClaim, src source, name string) error {
+	user, pass := registry.Credentials(r.Jobs.DVCRSecret, src.ref.Repository, false)
+	secret := &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Namespace: vd.Namespace, Name: name + "-dvcr", Labels: fillLabels()},
+		Data:       map[string][]byte{"config.json": importjob.DockerConfigJSON(r.Jobs.DVCRAddress, user, pass)},
+	}
+	if err := controllerutil.SetControllerReference(vd, secret, r.Client.Scheme()); err != nil {
+		return err
+	}
+	if err := r.Client.Create(ctx, secret); err != nil && !apierrors.IsAlreadyExists(err) {
+		return err
+	}
+	grace := int64(5)
+	pod := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Namespace: vd.Namespace, Name: name, Labels: fillLabels()},
+		Spec: corev1.PodSpec{
+			RestartPolicy:                 corev1.RestartPolicyNever,
+			TerminationGracePeriodSeconds: &grace,
+			Containers: []corev1.Container{{
+				Name:    "importer",
+				Image:   platform.Image + ":" + version.Version,
+				Command: []string{"dvp-worker", "fill"},
+				Env: []corev1.EnvVar{
+					{Name: "FILL_SOURCE", Value: fmt.Sprintf("%s/%s:%s", r.Jobs.DVCRAddress, src.ref.Repository, src.ref.Tag)},
+					{Name: "FILL_AUTH_FILE", Value: "/etc/dvp-importer/config.json"},
+					{Name: "FILL_CA_FILE", Value: "/var/run/secrets/kubernetes.io/serviceaccount/ca.crt"},
+					{Name: "FILL_TARGET", Value: fillDevice},
+				},
+				TerminationMessagePolicy: corev1.TerminationMessageReadFile,
+				VolumeMounts:             []corev1.VolumeMount{{Name: "importer", MountPath: "/etc/dvp-importer", ReadOnly: true}},
+				VolumeDevices:            []corev1.VolumeDevice{{Name: "disk", DevicePath: fillDevice}},
+			}},
+			Volumes: []corev1.Volume{
+				{Name: "importer", VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{SecretName: secret.Name}}},
+				{Name: "disk", VolumeSource: corev1.VolumeSource{PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: pvc.Name}}},
+			},
+		},
+	}
+	if err := controllerutil.SetControllerReference(vd, pod, r.Client.Scheme()); err != nil {
+		return err
+	}
+	if err := r.Client.Create(ctx, pod); err != nil && !apierrors.IsAlreadyExists(err) {
+		return fmt.Errorf("creating importer pod: %w", err)
+	}
+	r.Recorder.Eventf(vd, corev1.EventTypeNormal, "Provisioning", "Writing %s onto PersistentVolumeClaim %s (pod %s)", src.ref.Repository, pvc.Name, name)
+	return nil
+}
+
+func (r *Reconciler) deleteFill(ctx context.Context, ns, name string) error {
+	for _, obj := range []client.Object{
+		&corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}},
+		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name + "-dvcr"}},
+	} {
+		if err := r.Client.Delete(ctx, obj); err != nil && !apierrors.IsNotFound(err) {
+			return err
+		}
+	}
+	return nil
+}
+
+func fillLabels() map[string]string {
+	return map[string]string{"app.kubernetes.io/managed-by": "dvp", "app.kubernetes.io/component": "importer"}
+}
