@@ -12,7 +12,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -20,9 +19,8 @@ import (
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/runtime/schema"
-	"k8s.io/client-go/dynamic"
-	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/virtlab/dvp/bench/internal/benchutil"
 )
 
 func main() {
@@ -33,9 +31,9 @@ func main() {
 	scratch := flag.String("scratch", "", "scratch dir for the baseline")
 	flag.Parse()
 	fi, err := os.Stat(*file)
-	must(err)
+	benchutil.Must(err)
 	l, err := net.Listen("tcp", *addr)
-	must(err)
+	benchutil.Must(err)
 	go http.Serve(l, http.FileServer(http.Dir(filepath.Dir(*file)))) //nolint:errcheck
 	url := "http://" + l.Addr().String() + "/" + filepath.Base(*file)
 	mib := float64(fi.Size()) / (1 << 20)
@@ -43,18 +41,14 @@ func main() {
 	// Baseline: download to a file, then convert, as CDI-style importers do.
 	out := filepath.Join(*scratch, "baseline.qcow2")
 	t0 := time.Now()
-	run("curl", "-sf", "-o", out, url)
+	benchutil.Run("curl", "-sf", "-o", out, url)
 	tDownload := time.Since(t0)
-	run("qemu-img", "convert", "-O", "raw", out, out+".raw")
+	benchutil.Run("qemu-img", "convert", "-O", "raw", out, out+".raw")
 	tBaseline := time.Since(t0)
 	os.Remove(out)
 	os.Remove(out + ".raw")
 
-	cfg, err := clientcmd.BuildConfigFromFlags("", *kubeconfig)
-	must(err)
-	dyn, err := dynamic.NewForConfig(cfg)
-	must(err)
-	gvr := schema.GroupVersionResource{Group: "virtualization.deckhouse.io", Version: "v1alpha2", Resource: "virtualimages"}
+	vis := benchutil.VirtualImages(*kubeconfig)
 	vi := &unstructured.Unstructured{Object: map[string]any{
 		"apiVersion": "virtualization.deckhouse.io/v1alpha2", "kind": "VirtualImage",
 		"metadata": map[string]any{"name": "speed", "namespace": "default"},
@@ -62,12 +56,12 @@ func main() {
 	}}
 	ctx := context.Background()
 	t1 := time.Now()
-	_, err = dyn.Resource(gvr).Namespace("default").Create(ctx, vi, metav1.CreateOptions{})
-	must(err)
+	_, err = vis.Create(ctx, vi, metav1.CreateOptions{})
+	benchutil.Must(err)
 	var peakKiB int64
 	for {
-		got, err := dyn.Resource(gvr).Namespace("default").Get(ctx, "speed", metav1.GetOptions{})
-		must(err)
+		got, err := vis.Get(ctx, "speed", metav1.GetOptions{})
+		benchutil.Must(err)
 		phase, _, _ := unstructured.NestedString(got.Object, "status", "phase")
 		if phase == "Ready" || phase == "Failed" {
 			if phase == "Failed" {
@@ -115,18 +109,4 @@ func importerPeak(dataDir string) int64 {
 		}
 	}
 	return best
-}
-
-func run(name string, args ...string) {
-	if out, err := exec.Command(name, args...).CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "%s: %v\n%s", name, err, out)
-		os.Exit(1)
-	}
-}
-
-func must(err error) {
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
 }

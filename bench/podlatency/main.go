@@ -22,6 +22,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
 
+	"github.com/virtlab/dvp/bench/internal/benchutil"
 	"github.com/virtlab/dvp/internal/platform"
 	"github.com/virtlab/dvp/internal/supervisor"
 )
@@ -32,11 +33,11 @@ func main() {
 	n := flag.Int("n", 20, "iterations")
 	flag.Parse()
 	cfg, err := clientcmd.BuildConfigFromFlags("", *kubeconfig)
-	must(err)
+	benchutil.Must(err)
 	kube, err := kubernetes.NewForConfig(cfg)
-	must(err)
+	benchutil.Must(err)
 	worker, err := filepath.Abs(filepath.Join(*binDir, "dvp-worker"))
-	must(err)
+	benchutil.Must(err)
 
 	var direct, supervised, pods, scheduled []time.Duration
 	for i := range *n {
@@ -64,7 +65,7 @@ func report(name string, d []time.Duration) {
 func startDirect(worker string) time.Duration {
 	t0 := time.Now()
 	cmd := exec.Command(worker, "idle")
-	must(cmd.Start())
+	benchutil.Must(cmd.Start())
 	waitExec(cmd.Process.Pid)
 	d := time.Since(t0)
 	_ = cmd.Process.Signal(syscall.SIGTERM)
@@ -93,12 +94,12 @@ func indexZero(b []byte) int {
 // startSupervised measures until the supervisor reports the child running.
 func startSupervised(worker string) time.Duration {
 	dir, err := os.MkdirTemp("", "podlatency-")
-	must(err)
+	benchutil.Must(err)
 	defer os.RemoveAll(dir)
-	must(supervisor.WriteJSON(dir, supervisor.SpecFile, supervisor.Spec{Argv: []string{worker, "idle"}, Dir: dir, RestartPolicy: supervisor.RestartNever}))
+	benchutil.Must(supervisor.WriteJSON(dir, supervisor.SpecFile, supervisor.Spec{Argv: []string{worker, "idle"}, Dir: dir, RestartPolicy: supervisor.RestartNever}))
 	t0 := time.Now()
 	cmd, _, err := supervisor.Start(worker, dir)
-	must(err)
+	benchutil.Must(err)
 	for {
 		if st, err := supervisor.ReadState(dir); err == nil && st.Phase == supervisor.PhaseRunning {
 			break
@@ -124,10 +125,10 @@ func startPod(kube kubernetes.Interface, i int) (scheduled, running time.Duratio
 		},
 	}
 	w, err := pods.Watch(ctx, metav1.ListOptions{FieldSelector: fields.OneTermEqualSelector("metadata.name", name).String()})
-	must(err)
+	benchutil.Must(err)
 	t0 := time.Now()
 	_, err = pods.Create(ctx, pod, metav1.CreateOptions{})
-	must(err)
+	benchutil.Must(err)
 	if os.Getenv("PODLATENCY_DEBUG") != "" {
 		fmt.Fprintf(os.Stderr, "create call: %v\n", time.Since(t0))
 	}
@@ -146,7 +147,7 @@ func startPod(kube kubernetes.Interface, i int) (scheduled, running time.Duratio
 		}
 	}
 	w.Stop()
-	must(pods.Delete(ctx, name, metav1.DeleteOptions{}))
+	benchutil.Must(pods.Delete(ctx, name, metav1.DeleteOptions{}))
 	for {
 		if _, err := pods.Get(ctx, name, metav1.GetOptions{}); err != nil {
 			break
@@ -157,11 +158,4 @@ func startPod(kube kubernetes.Interface, i int) (scheduled, running time.Duratio
 	// start, not the queue behind the previous pod's deletion.
 	time.Sleep(time.Second)
 	return scheduled, d
-}
-
-func must(err error) {
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
 }

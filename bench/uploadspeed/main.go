@@ -20,9 +20,8 @@ import (
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/runtime/schema"
-	"k8s.io/client-go/dynamic"
-	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/virtlab/dvp/bench/internal/benchutil"
 )
 
 func main() {
@@ -32,12 +31,12 @@ func main() {
 	scratch := flag.String("scratch", "", "where the sink writes")
 	flag.Parse()
 	fi, err := os.Stat(*file)
-	must(err)
+	benchutil.Must(err)
 	mib := float64(fi.Size()) / (1 << 20)
 
 	// Baseline: curl -T into a sink that writes the body to a file.
 	l, err := net.Listen("tcp", *listen)
-	must(err)
+	benchutil.Must(err)
 	go http.Serve(l, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { //nolint:errcheck
 		f, err := os.Create(filepath.Join(*scratch, "sink"))
 		if err != nil {
@@ -51,27 +50,23 @@ func main() {
 		}
 	}))
 	t0 := time.Now()
-	run("curl", "-sf", "-T", *file, "http://"+l.Addr().String()+"/sink")
+	benchutil.Run("curl", "-sf", "-T", *file, "http://"+l.Addr().String()+"/sink")
 	tSink := time.Since(t0)
 	os.Remove(filepath.Join(*scratch, "sink"))
 
-	cfg, err := clientcmd.BuildConfigFromFlags("", *kubeconfig)
-	must(err)
-	dyn, err := dynamic.NewForConfig(cfg)
-	must(err)
-	gvr := schema.GroupVersionResource{Group: "virtualization.deckhouse.io", Version: "v1alpha2", Resource: "virtualimages"}
+	vis := benchutil.VirtualImages(*kubeconfig)
 	ctx := context.Background()
 	vi := &unstructured.Unstructured{Object: map[string]any{
 		"apiVersion": "virtualization.deckhouse.io/v1alpha2", "kind": "VirtualImage",
 		"metadata": map[string]any{"name": "upload-speed", "namespace": "default"},
 		"spec":     map[string]any{"storage": "ContainerRegistry", "dataSource": map[string]any{"type": "Upload"}},
 	}}
-	_, err = dyn.Resource(gvr).Namespace("default").Create(ctx, vi, metav1.CreateOptions{})
-	must(err)
+	_, err = vis.Create(ctx, vi, metav1.CreateOptions{})
+	benchutil.Must(err)
 	var command string
 	for command == "" {
-		got, err := dyn.Resource(gvr).Namespace("default").Get(ctx, "upload-speed", metav1.GetOptions{})
-		must(err)
+		got, err := vis.Get(ctx, "upload-speed", metav1.GetOptions{})
+		benchutil.Must(err)
 		command, _, _ = unstructured.NestedString(got.Object, "status", "uploadCommand")
 		time.Sleep(50 * time.Millisecond)
 	}
@@ -79,8 +74,8 @@ func main() {
 	t1 := time.Now()
 	tCurl := timeCommand(command)
 	for {
-		got, err := dyn.Resource(gvr).Namespace("default").Get(ctx, "upload-speed", metav1.GetOptions{})
-		must(err)
+		got, err := vis.Get(ctx, "upload-speed", metav1.GetOptions{})
+		benchutil.Must(err)
 		phase, _, _ := unstructured.NestedString(got.Object, "status", "phase")
 		if phase == "Ready" {
 			break
@@ -108,18 +103,4 @@ func timeCommand(command string) time.Duration {
 		os.Exit(1)
 	}
 	return time.Since(t)
-}
-
-func run(name string, args ...string) {
-	if out, err := exec.Command(name, args...).CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "%s: %v\n%s", name, err, out)
-		os.Exit(1)
-	}
-}
-
-func must(err error) {
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
 }

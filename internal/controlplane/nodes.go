@@ -131,26 +131,3 @@ func (s *Server) startNodes(ctx context.Context, wg *sync.WaitGroup, exe string)
 const kubeletClientCN = "kube-apiserver-kubelet-client"
 
 func kubeVersion() string { return version.Get().GitVersion }
-
-// waitForDefaultServiceAccount waits until kube-controller-manager has
-// created the default service account: until then every pod in the default
-// namespace is refused, which a user would meet right after start.
-func (s *Server) waitForDefaultServiceAccount(ctx context.Context) error {
-	cfg, err := s.restConfigFor("dvp:admin", []string{"system:masters"}, s.loopbackURL())
-	if err != nil {
-		return err
-	}
-	kube, err := kubernetes.NewForConfig(cfg)
-	if err != nil {
-		return err
-	}
-	err = wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, 2*time.Minute, true, func(ctx context.Context) (bool, error) {
-		_, err := kube.CoreV1().ServiceAccounts(metav1.NamespaceDefault).Get(ctx, "default", metav1.GetOptions{})
-		return err == nil, nil
-	})
-	if err != nil {
-		return fmt.Errorf("kube-controller-manager did not create the default service account (see %s): %w",
-			filepath.Join(s.logDir(), "kube-controller-manager.log"), err)
-	}
-	return nil
-}

@@ -184,9 +184,6 @@ func (s *Server) Run(ctx context.Context) error {
 		return err
 	}
 
-	if err := s.waitForDefaultServiceAccount(ctx); err != nil {
-		return err
-	}
 	if err := s.writeAdminKubeconfig(); err != nil {
 		return err
 	}

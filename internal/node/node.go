@@ -58,7 +58,7 @@ func Run(ctx context.Context, o Options) error {
 	}
 	// State comes from disk before the pod controller starts, so a pod whose
 	// processes survived a restart is adopted, not started twice.
-	provider, err := NewProvider(o.Node.Name, o.DataDir, o.BinDir, o.Kube, env, log)
+	provider, err := NewProvider(o.Node.Name, o.NodeIP.String(), o.DataDir, o.BinDir, o.Kube, env, log)
 	if err != nil {
 		return fmt.Errorf("node %s: %w", o.Node.Name, err)
 	}
@@ -96,7 +96,7 @@ func Run(ctx context.Context, o Options) error {
 	if err != nil {
 		return fmt.Errorf("node %s: %w", o.Node.Name, err)
 	}
-	log.Info("Node runtime starting", "pods", len(provider.podNames()), "kubeletAPI", net.JoinHostPort(o.NodeIP.String(), strconv.Itoa(o.Port)))
+	log.Info("Node runtime starting", "pods", provider.podCount(), "kubeletAPI", net.JoinHostPort(o.NodeIP.String(), strconv.Itoa(o.Port)))
 	return n.Run(ctx)
 }
 

@@ -10,7 +10,6 @@ import (
 	"path"
 	"path/filepath"
 	"regexp"
-	"sort"
 	"strings"
 	"sync"
 	"syscall"
@@ -35,6 +34,7 @@ type Provider struct {
 	nodeName string
 	podsDir  string // DATA/nodes/<node>/pods
 	binDir   string
+	nodeIP   string   // reported as the pods' host and pod IP (no pod network)
 	env      []string // environment every container gets (API address, ...)
 	volumes  volumeSource
 	log      klog.Logger
@@ -66,9 +66,10 @@ func key(ns, name string) string { return ns + "/" + name }
 // NewProvider rebuilds the provider's state from disk: pods whose supervisors
 // still run are adopted, never started a second time. It must complete
 // before the pod controller starts, or the controller would create duplicates.
-func NewProvider(nodeName, dataDir, binDir string, kube kubernetes.Interface, env []string, log klog.Logger) (*Provider, error) {
+func NewProvider(nodeName, nodeIP, dataDir, binDir string, kube kubernetes.Interface, env []string, log klog.Logger) (*Provider, error) {
 	p := &Provider{
 		nodeName: nodeName,
+		nodeIP:   nodeIP,
 		podsDir:  filepath.Join(dataDir, "nodes", nodeName, "pods"),
 		binDir:   binDir,
 		env:      env,
@@ -464,7 +465,7 @@ func (p *Provider) podWithStatus(e *podEntry) *corev1.Pod {
 	}
 	pod := e.pod.DeepCopy()
 	start := metav1.NewTime(e.started)
-	st := corev1.PodStatus{StartTime: &start, HostIP: hostIP(p.env), QOSClass: pod.Status.QOSClass}
+	st := corev1.PodStatus{StartTime: &start, HostIP: p.nodeIP, QOSClass: pod.Status.QOSClass}
 	if st.HostIP != "" {
 		st.HostIPs = []corev1.HostIP{{IP: st.HostIP}}
 		st.PodIP, st.PodIPs = st.HostIP, []corev1.PodIP{{IP: st.HostIP}}
@@ -540,15 +541,6 @@ func restarting(cs []corev1.ContainerStatus) bool {
 		}
 	}
 	return false
-}
-
-func hostIP(env []string) string {
-	for _, e := range env {
-		if v, ok := strings.CutPrefix(e, "DVP_NODE_IP="); ok {
-			return v
-		}
-	}
-	return ""
 }
 
 func containerStatus(dir string, c corev1.Container, deleted bool) corev1.ContainerStatus {
@@ -679,14 +671,9 @@ func (p *Provider) GetMetricsResource(context.Context) ([]*dto.MetricFamily, err
 	return nil, errNotSupported
 }
 
-// podNames lists known pods, sorted, for diagnostics.
-func (p *Provider) podNames() []string {
+// podCount is how many pods the node knows, for diagnostics.
+func (p *Provider) podCount() int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	out := make([]string, 0, len(p.pods))
-	for k := range p.pods {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
+	return len(p.pods)
 }

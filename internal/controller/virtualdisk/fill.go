@@ -165,16 +165,10 @@ func (r *Reconciler) createFillPod(ctx context.Context, vd *v1alpha2.VirtualDisk
 	return nil
 }
 
+// deleteFill removes the importer pod and its Secret; they follow the
+// import job naming (pod, pod-dvcr), so the job's own cleanup applies.
 func (r *Reconciler) deleteFill(ctx context.Context, ns, name string) error {
-	for _, obj := range []client.Object{
-		&corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}},
-		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name + "-dvcr"}},
-	} {
-		if err := r.Client.Delete(ctx, obj); err != nil && !apierrors.IsNotFound(err) {
-			return err
-		}
-	}
-	return nil
+	return r.Jobs.Delete(ctx, &importjob.Job{Namespace: ns, Name: name})
 }
 
 func fillLabels() map[string]string {
