@@ -25,15 +25,21 @@ const firstNodePort = 10250
 
 func nodeCertName(node string) string { return "node-" + node }
 
+// clientsetFor is a client of a platform component's own identity, on
+// loopback (each identity shows in audit logs and events under its name).
+func (s *Server) clientsetFor(user string) (kubernetes.Interface, error) {
+	cfg, err := s.restConfigFor(user, []string{"system:masters"}, s.loopbackURL())
+	if err != nil {
+		return nil, err
+	}
+	return kubernetes.NewForConfig(cfg)
+}
+
 // startStorage installs the configured StorageClasses and runs the local
 // provisioner and the volume resizer (kube-controller-manager's expander
 // ignores volumes that are not CSI).
 func (s *Server) startStorage(ctx context.Context, wg *sync.WaitGroup) (<-chan error, error) {
-	cfg, err := s.restConfigFor("dvp:storage", []string{"system:masters"}, s.loopbackURL())
-	if err != nil {
-		return nil, err
-	}
-	kube, err := kubernetes.NewForConfig(cfg)
+	kube, err := s.clientsetFor("dvp:storage")
 	if err != nil {
 		return nil, err
 	}
@@ -66,11 +72,7 @@ func (s *Server) startStorage(ctx context.Context, wg *sync.WaitGroup) (<-chan e
 // appears. The returned channel carries the first node runtime failure.
 func (s *Server) startNodes(ctx context.Context, wg *sync.WaitGroup, exe string) (<-chan error, error) {
 	errc := make(chan error, len(s.cfg.Nodes))
-	cfg, err := s.restConfigFor("dvp:node-runtime", []string{"system:masters"}, s.loopbackURL())
-	if err != nil {
-		return nil, err
-	}
-	kube, err := kubernetes.NewForConfig(cfg)
+	kube, err := s.clientsetFor("dvp:node-runtime")
 	if err != nil {
 		return nil, err
 	}

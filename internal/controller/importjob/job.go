@@ -228,23 +228,9 @@ func (e *Env) create(ctx context.Context, job *Job) error {
 	if err := e.Client.Create(ctx, secret); err != nil && !apierrors.IsAlreadyExists(err) {
 		return fmt.Errorf("creating importer secret: %w", err)
 	}
-	grace := int64(5)
-	pod := &corev1.Pod{
-		ObjectMeta: metav1.ObjectMeta{Namespace: job.Namespace, Name: job.Name, Labels: labels()},
-		Spec: corev1.PodSpec{
-			RestartPolicy:                 corev1.RestartPolicyNever,
-			TerminationGracePeriodSeconds: &grace,
-			Containers: []corev1.Container{{
-				Name:                     "importer",
-				Image:                    platform.Image + ":" + version.Version,
-				Command:                  []string{"dvp-worker", "import"},
-				Env:                      env,
-				TerminationMessagePolicy: corev1.TerminationMessageReadFile,
-				VolumeMounts:             []corev1.VolumeMount{{Name: "importer", MountPath: mountDir, ReadOnly: true}},
-			}},
-			Volumes: []corev1.Volume{{Name: "importer", VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{SecretName: secretName(job)}}}},
-		},
-	}
+	pod := WorkerPod(job.Namespace, job.Name, []string{"dvp-worker", "import"}, env,
+		[]corev1.VolumeMount{{Name: "importer", MountPath: mountDir, ReadOnly: true}}, nil,
+		[]corev1.Volume{{Name: "importer", VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{SecretName: secretName(job)}}}})
 	if err := controllerutil.SetControllerReference(job.Owner, pod, e.Client.Scheme()); err != nil {
 		return err
 	}
@@ -253,6 +239,33 @@ func (e *Env) create(ctx context.Context, job *Job) error {
 	}
 	return nil
 }
+
+// WorkerPod is a one-shot pod of the platform image running the lean
+// binary: importers of images and of disks. Its result is its termination
+// message.
+func WorkerPod(ns, name string, command []string, env []corev1.EnvVar, mounts []corev1.VolumeMount, devices []corev1.VolumeDevice, volumes []corev1.Volume) *corev1.Pod {
+	grace := int64(5)
+	return &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name, Labels: labels()},
+		Spec: corev1.PodSpec{
+			RestartPolicy:                 corev1.RestartPolicyNever,
+			TerminationGracePeriodSeconds: &grace,
+			Containers: []corev1.Container{{
+				Name:                     "importer",
+				Image:                    platform.Image + ":" + version.Version,
+				Command:                  command,
+				Env:                      env,
+				TerminationMessagePolicy: corev1.TerminationMessageReadFile,
+				VolumeMounts:             mounts,
+				VolumeDevices:            devices,
+			}},
+			Volumes: volumes,
+		},
+	}
+}
+
+// Labels marks the objects of import jobs.
+func Labels() map[string]string { return labels() }
 
 func labels() map[string]string {
 	return map[string]string{"app.kubernetes.io/managed-by": "dvp", "app.kubernetes.io/component": "importer"}

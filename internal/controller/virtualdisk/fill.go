@@ -14,9 +14,7 @@ import (
 
 	"github.com/virtlab/dvp/api/v1alpha2"
 	"github.com/virtlab/dvp/internal/controller/importjob"
-	"github.com/virtlab/dvp/internal/platform"
 	"github.com/virtlab/dvp/internal/registry"
-	"github.com/virtlab/dvp/internal/version"
 )
 
 // FilledAnnotation on a disk's claim records the image UID written onto it,
@@ -120,7 +118,7 @@ func (r *Reconciler) fill(ctx context.Context, vd *v1alpha2.VirtualDisk, pvc *co
 func (r *Reconciler) createFillPod(ctx context.Context, vd *v1alpha2.VirtualDisk, pvc *corev1.PersistentVolumeClaim, src source, name string) error {
 	user, pass := registry.Credentials(r.Jobs.DVCRSecret, src.ref.Repository, false)
 	secret := &corev1.Secret{
-		ObjectMeta: metav1.ObjectMeta{Namespace: vd.Namespace, Name: name + "-dvcr", Labels: fillLabels()},
+		ObjectMeta: metav1.ObjectMeta{Namespace: vd.Namespace, Name: name + "-dvcr", Labels: importjob.Labels()},
 		Data:       map[string][]byte{"config.json": importjob.DockerConfigJSON(r.Jobs.DVCRAddress, user, pass)},
 	}
 	if err := controllerutil.SetControllerReference(vd, secret, r.Client.Scheme()); err != nil {
@@ -129,32 +127,19 @@ func (r *Reconciler) createFillPod(ctx context.Context, vd *v1alpha2.VirtualDisk
 	if err := r.Client.Create(ctx, secret); err != nil && !apierrors.IsAlreadyExists(err) {
 		return err
 	}
-	grace := int64(5)
-	pod := &corev1.Pod{
-		ObjectMeta: metav1.ObjectMeta{Namespace: vd.Namespace, Name: name, Labels: fillLabels()},
-		Spec: corev1.PodSpec{
-			RestartPolicy:                 corev1.RestartPolicyNever,
-			TerminationGracePeriodSeconds: &grace,
-			Containers: []corev1.Container{{
-				Name:    "importer",
-				Image:   platform.Image + ":" + version.Version,
-				Command: []string{"dvp-worker", "fill"},
-				Env: []corev1.EnvVar{
-					{Name: "FILL_SOURCE", Value: fmt.Sprintf("%s/%s:%s", r.Jobs.DVCRAddress, src.ref.Repository, src.ref.Tag)},
-					{Name: "FILL_AUTH_FILE", Value: "/etc/dvp-importer/config.json"},
-					{Name: "FILL_CA_FILE", Value: "/var/run/secrets/kubernetes.io/serviceaccount/ca.crt"},
-					{Name: "FILL_TARGET", Value: fillDevice},
-				},
-				TerminationMessagePolicy: corev1.TerminationMessageReadFile,
-				VolumeMounts:             []corev1.VolumeMount{{Name: "importer", MountPath: "/etc/dvp-importer", ReadOnly: true}},
-				VolumeDevices:            []corev1.VolumeDevice{{Name: "disk", DevicePath: fillDevice}},
-			}},
-			Volumes: []corev1.Volume{
-				{Name: "importer", VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{SecretName: secret.Name}}},
-				{Name: "disk", VolumeSource: corev1.VolumeSource{PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: pvc.Name}}},
-			},
+	pod := importjob.WorkerPod(vd.Namespace, name, []string{"dvp-worker", "fill"},
+		[]corev1.EnvVar{
+			{Name: "FILL_SOURCE", Value: fmt.Sprintf("%s/%s:%s", r.Jobs.DVCRAddress, src.ref.Repository, src.ref.Tag)},
+			{Name: "FILL_AUTH_FILE", Value: "/etc/dvp-importer/config.json"},
+			{Name: "FILL_CA_FILE", Value: "/var/run/secrets/kubernetes.io/serviceaccount/ca.crt"},
+			{Name: "FILL_TARGET", Value: fillDevice},
 		},
-	}
+		[]corev1.VolumeMount{{Name: "importer", MountPath: "/etc/dvp-importer", ReadOnly: true}},
+		[]corev1.VolumeDevice{{Name: "disk", DevicePath: fillDevice}},
+		[]corev1.Volume{
+			{Name: "importer", VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{SecretName: secret.Name}}},
+			{Name: "disk", VolumeSource: corev1.VolumeSource{PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: pvc.Name}}},
+		})
 	if err := controllerutil.SetControllerReference(vd, pod, r.Client.Scheme()); err != nil {
 		return err
 	}
@@ -169,8 +154,4 @@ func (r *Reconciler) createFillPod(ctx context.Context, vd *v1alpha2.VirtualDisk
 // import job naming (pod, pod-dvcr), so the job's own cleanup applies.
 func (r *Reconciler) deleteFill(ctx context.Context, ns, name string) error {
 	return r.Jobs.Delete(ctx, &importjob.Job{Namespace: ns, Name: name})
-}
-
-func fillLabels() map[string]string {
-	return map[string]string{"app.kubernetes.io/managed-by": "dvp", "app.kubernetes.io/component": "importer"}
 }
