@@ -18,7 +18,11 @@ if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
 
 # iproute2: network namespaces for tests; curl/jq: the seed's commands;
 # qemu and friends: the VM runtime (later parts of the platform).
-pkgs=(iproute2 curl jq ca-certificates git make gcc qemu-system-x86 qemu-utils)
+# ovmf: EFI firmware; busybox-static, syslinux*, mtools, dosfstools, cpio,
+# debootstrap: the test guests built by hack/guest.
+pkgs=(iproute2 curl jq ca-certificates git make gcc qemu-system-x86 qemu-utils ovmf
+  busybox-static syslinux syslinux-common syslinux-efi extlinux mtools dosfstools cpio
+  debootstrap fdisk kmod xz-utils)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

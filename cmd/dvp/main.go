@@ -134,6 +134,16 @@ func runPlatform(ctx context.Context, env controlplane.PlatformEnv, ready chan<-
 		// configured for admission, may call the webhooks.
 		WebhookClientCA: filepath.Join(env.CertDir, pki.CACert),
 		WebhookClientCN: pki.WebhookClientCN,
+		// The console is served beside the webhooks: kube-apiserver proxies
+		// it there, and it reaches the nodes with the apiserver's kubelet
+		// client certificate.
+		Subresources: &manager.SubresourceOptions{
+			FrontProxyCA: filepath.Join(env.CertDir, pki.FrontProxyCACert),
+			AllowedNames: []string{pki.FrontProxyClient},
+			NodeCert:     filepath.Join(env.CertDir, pki.APIServerKubelet+".crt"),
+			NodeKey:      filepath.Join(env.CertDir, pki.APIServerKubelet+".key"),
+			NodeCA:       filepath.Join(env.CertDir, pki.CACert),
+		},
 		Images: &importjob.Env{
 			DVCRAddress: env.DVCR.Address, DVCRSecret: env.DVCR.Secret, DVCRHost: controlplane.DVCRHost,
 			Registry: env.DVCR, RequestGC: env.DVCR.RequestGC,

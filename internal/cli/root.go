@@ -82,6 +82,9 @@ func NewRootCommand() *cobra.Command {
 		Short:   "Work with virtual machines (console, start, stop, ...)",
 	}
 	v.AddCommand(newConsoleCommand(env))
+	for _, lc := range lifecycles {
+		v.AddCommand(newLifecycleCommand(env, lc))
+	}
 	root.AddCommand(v)
 	return root
 }

@@ -10,20 +10,26 @@ import (
 
 	admissionv1 "k8s.io/api/admissionregistration/v1"
 	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
 	apiextv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	apiextclient "k8s.io/apiextensions-apiserver/pkg/client/clientset/clientset"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	"k8s.io/klog/v2"
+	apiregv1 "k8s.io/kube-aggregator/pkg/apis/apiregistration/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
 
 	"github.com/virtlab/dvp/crds"
 	"github.com/virtlab/dvp/internal/pki"
 	"github.com/virtlab/dvp/internal/platform"
+	"github.com/virtlab/dvp/internal/subresources"
 	"github.com/virtlab/dvp/internal/webhook"
 )
 
@@ -136,6 +142,56 @@ func (s *Server) registerWebhooks(ctx context.Context, cfg *rest.Config) error {
 		if err := upsert(ctx, c, obj); err != nil {
 			return err
 		}
+	}
+	return s.registerSubresources(ctx, cfg, caPEM)
+}
+
+// registerSubresources points the aggregated API (the console) at the
+// platform's webhook listener: a Service without selector, an EndpointSlice
+// with the node address (the apiserver routes to endpoints, there is no
+// kube-proxy), and the APIService.
+func (s *Server) registerSubresources(ctx context.Context, cfg *rest.Config, caPEM []byte) error {
+	scheme := runtime.NewScheme()
+	_ = clientgoscheme.AddToScheme(scheme)
+	_ = apiregv1.AddToScheme(scheme)
+	c, err := client.New(cfg, client.Options{Scheme: scheme})
+	if err != nil {
+		return err
+	}
+	port := int32(s.cfg.WebhookPort)
+	portName := "https"
+	proto := corev1.ProtocolTCP
+	ready := true
+	svc := &corev1.Service{
+		ObjectMeta: metav1.ObjectMeta{Namespace: platform.Namespace, Name: subresources.ServiceName},
+		Spec:       corev1.ServiceSpec{Ports: []corev1.ServicePort{{Name: portName, Port: 443, TargetPort: intstr.FromInt32(port), Protocol: proto}}},
+	}
+	if err := c.Create(ctx, svc); err != nil && !apierrors.IsAlreadyExists(err) {
+		return fmt.Errorf("service %s: %w", svc.Name, err)
+	}
+	slice := &discoveryv1.EndpointSlice{
+		ObjectMeta: metav1.ObjectMeta{Namespace: platform.Namespace, Name: subresources.ServiceName,
+			Labels: map[string]string{discoveryv1.LabelServiceName: subresources.ServiceName, discoveryv1.LabelManagedBy: "dvp"}},
+		AddressType: discoveryv1.AddressTypeIPv4,
+		Endpoints:   []discoveryv1.Endpoint{{Addresses: []string{s.nodeIP.String()}, Conditions: discoveryv1.EndpointConditions{Ready: &ready}}},
+		Ports:       []discoveryv1.EndpointPort{{Name: &portName, Port: &port, Protocol: &proto}},
+	}
+	if err := upsert(ctx, c, slice); err != nil {
+		return fmt.Errorf("endpoints of %s: %w", svc.Name, err)
+	}
+	api := &apiregv1.APIService{
+		ObjectMeta: metav1.ObjectMeta{Name: subresources.Version + "." + subresources.Group},
+		Spec: apiregv1.APIServiceSpec{
+			Service:              &apiregv1.ServiceReference{Namespace: platform.Namespace, Name: subresources.ServiceName, Port: ptr(int32(443))},
+			Group:                subresources.Group,
+			Version:              subresources.Version,
+			CABundle:             caPEM,
+			GroupPriorityMinimum: 1000,
+			VersionPriority:      15,
+		},
+	}
+	if err := upsert(ctx, c, api); err != nil {
+		return fmt.Errorf("APIService %s: %w", api.Name, err)
 	}
 	return nil
 }

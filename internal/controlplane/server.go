@@ -19,6 +19,8 @@ import (
 	"github.com/virtlab/dvp/internal/config"
 	"github.com/virtlab/dvp/internal/netutil"
 	"github.com/virtlab/dvp/internal/pki"
+	"github.com/virtlab/dvp/internal/platform"
+	"github.com/virtlab/dvp/internal/subresources"
 )
 
 // Platform starts the platform's own components (controllers, webhooks) once
@@ -247,7 +249,7 @@ func (s *Server) ensurePKI() error {
 		{ca, pki.APIServerKubelet, pki.LeafRequest{CommonName: kubeletClientCN, Organization: []string{"system:masters"}, Client: true}},
 		{fp, pki.FrontProxyClient, pki.LeafRequest{CommonName: pki.FrontProxyClient, Client: true}},
 		{ca, pki.WebhookClient, pki.LeafRequest{CommonName: pki.WebhookClientCN, Client: true}},
-		{ca, pki.PlatformServing, pki.LeafRequest{CommonName: "dvp-platform", DNSNames: []string{"localhost", DVCRHost},
+		{ca, pki.PlatformServing, pki.LeafRequest{CommonName: "dvp-platform", DNSNames: []string{"localhost", DVCRHost, subresources.ServiceName + "." + platform.Namespace + ".svc"},
 			IPs: []net.IP{net.IPv4(127, 0, 0, 1), s.nodeIP}, Server: true}},
 	}
 	for _, n := range s.cfg.Nodes {

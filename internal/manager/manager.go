@@ -20,6 +20,7 @@ import (
 	"github.com/virtlab/dvp/internal/controller/importjob"
 	"github.com/virtlab/dvp/internal/pki"
 	"github.com/virtlab/dvp/internal/platform"
+	"github.com/virtlab/dvp/internal/subresources"
 	"github.com/virtlab/dvp/internal/upload"
 	"github.com/virtlab/dvp/internal/webhook"
 )
@@ -44,6 +45,20 @@ type Options struct {
 	// Uploads, with Images, serves the upload gateway for images with
 	// dataSource.type: Upload.
 	Uploads *UploadOptions
+	// Subresources, when set, serves the aggregated API (the console) on
+	// the webhook server.
+	Subresources *SubresourceOptions
+}
+
+// SubresourceOptions configure the aggregated API.
+type SubresourceOptions struct {
+	// FrontProxyCA (PEM file) signed kube-apiserver's proxy client
+	// certificate, whose common name must be one of AllowedNames.
+	FrontProxyCA string
+	AllowedNames []string
+	// NodeCert/NodeKey authenticate to the nodes' API, whose serving
+	// certificates NodeCA signed.
+	NodeCert, NodeKey, NodeCA string
 }
 
 // UploadOptions configure the upload gateway.
@@ -74,6 +89,15 @@ func Run(ctx context.Context, o Options, ready chan<- struct{}) error {
 		if !pool.AppendCertsFromPEM(pem) {
 			return fmt.Errorf("%s holds no PEM certificate", o.WebhookClientCA)
 		}
+		if sr := o.Subresources; sr != nil {
+			// The aggregated API shares the listener: kube-apiserver
+			// presents its front-proxy certificate there.
+			fp, err := os.ReadFile(sr.FrontProxyCA)
+			if err != nil {
+				return fmt.Errorf("reading front proxy CA: %w", err)
+			}
+			pool.AppendCertsFromPEM(fp)
+		}
 		// "If given": the readiness probe connects without a certificate;
 		// the handlers refuse such requests (webhook.RequireClient).
 		tlsOpts = append(tlsOpts, func(c *tls.Config) {
@@ -99,6 +123,14 @@ func Run(ctx context.Context, o Options, ready chan<- struct{}) error {
 		return fmt.Errorf("creating controller manager: %w", err)
 	}
 	webhook.Register(mgr.GetWebhookServer(), scheme, mgr.GetAPIReader(), o.Config, o.WebhookClientCN)
+	if o.Subresources != nil {
+		h, err := newSubresources(mgr, *o.Subresources)
+		if err != nil {
+			return err
+		}
+		mgr.GetWebhookServer().Register("/apis/"+subresources.Group+"/", h)
+		mgr.GetWebhookServer().Register("/apis/"+subresources.Group, h)
+	}
 	if o.Images != nil {
 		var uploads *importjob.Uploads
 		if u := o.Uploads; u != nil {
@@ -118,6 +150,9 @@ func Run(ctx context.Context, o Options, ready chan<- struct{}) error {
 		if err := setupImageControllers(mgr, o, uploads); err != nil {
 			return err
 		}
+	}
+	if err := setupMachineControllers(mgr, o); err != nil {
+		return err
 	}
 
 	errc := make(chan error, 1)

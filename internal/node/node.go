@@ -76,6 +76,7 @@ func Run(ctx context.Context, o Options) error {
 		GetStatsSummary:    provider.GetStatsSummary,
 		GetMetricsResource: provider.GetMetricsResource,
 	}, mux, false)
+	mux.HandleFunc(StreamPath, provider.serveStream)
 
 	spec, err := nodeSpec(o)
 	if err != nil {

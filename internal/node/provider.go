@@ -215,6 +215,9 @@ func (p *Provider) start(ctx context.Context, pod *corev1.Pod, dir string) error
 		if err := buildRoot(root, c, paths); err != nil {
 			return fmt.Errorf("container %q: %w", c.Name, err)
 		}
+		if err := os.MkdirAll(filepath.Join(cdir, runDirName), 0o700); err != nil {
+			return fmt.Errorf("container %q: %w", c.Name, err)
+		}
 		spec := supervisor.Spec{
 			Argv:          p.argv(c),
 			Env:           p.containerEnv(c, root, cdir),
@@ -287,7 +290,8 @@ func (p *Provider) argv(c *corev1.Container) []string {
 func (p *Provider) containerEnv(c *corev1.Container, root, cdir string) []string {
 	env := []string{"PATH=" + p.binDir + ":/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME=" + root}
 	env = append(env, p.env...)
-	env = append(env, "DVP_ROOT="+root, "DVP_TERMINATION_LOG="+filepath.Join(cdir, supervisor.TerminationLogFile))
+	env = append(env, "DVP_ROOT="+root, "DVP_TERMINATION_LOG="+filepath.Join(cdir, supervisor.TerminationLogFile),
+		"DVP_RUN_DIR="+filepath.Join(cdir, runDirName))
 	for _, e := range c.Env {
 		env = append(env, e.Name+"="+e.Value)
 	}
@@ -523,12 +527,18 @@ func (p *Provider) podWithStatus(e *podEntry) *corev1.Pod {
 	if running == n {
 		ready = corev1.ConditionTrue
 	}
-	now := metav1.Now()
+	// Transition times come from the files, not the clock, so an unchanged
+	// pod compares equal between polls and is not written again.
 	st.Conditions = []corev1.PodCondition{
 		{Type: corev1.PodScheduled, Status: corev1.ConditionTrue, LastTransitionTime: start},
 		{Type: corev1.PodInitialized, Status: corev1.ConditionTrue, LastTransitionTime: start},
-		{Type: corev1.ContainersReady, Status: ready, LastTransitionTime: now},
-		{Type: corev1.PodReady, Status: ready, LastTransitionTime: now},
+		{Type: corev1.ContainersReady, Status: ready, LastTransitionTime: start},
+		{Type: corev1.PodReady, Status: ready, LastTransitionTime: start},
+	}
+	if !e.deleted {
+		for _, c := range pod.Spec.Containers {
+			st.Conditions = append(st.Conditions, reportedConditions(containerDir(e.dir, c.Name), start)...)
+		}
 	}
 	pod.Status = st
 	return pod

@@ -43,7 +43,12 @@ func (v *vmValidator) ValidateCreate(ctx context.Context, vm *v1alpha2.VirtualMa
 }
 
 func (v *vmValidator) ValidateUpdate(ctx context.Context, old, vm *v1alpha2.VirtualMachine) (admission.Warnings, error) {
-	errs := validateReservedMeta(old, vm)
+	var errs field.ErrorList
+	if !byPlatform(ctx) {
+		// The platform keeps its own bookkeeping (the power intent) in
+		// its domain; users may not.
+		errs = validateReservedMeta(old, vm)
+	}
 	// Metadata-only updates (finalizers, labels) must always pass, or a class
 	// edited under a VM could block its deletion.
 	if equality.Semantic.DeepEqual(old.Spec, vm.Spec) {
@@ -59,6 +64,12 @@ func (v *vmValidator) ValidateUpdate(ctx context.Context, old, vm *v1alpha2.Virt
 
 func (v *vmValidator) ValidateDelete(context.Context, *v1alpha2.VirtualMachine) (admission.Warnings, error) {
 	return nil, nil
+}
+
+// byPlatform says whether the request comes from the platform's controllers.
+func byPlatform(ctx context.Context) bool {
+	req, err := admission.RequestFromContext(ctx)
+	return err == nil && req.UserInfo.Username == platform.ControllerUser
 }
 
 func validateVMName(name string) field.ErrorList {

@@ -1,0 +1,265 @@
+package virtualmachine
+
+import (
+	"context"
+	"crypto/sha256"
+	"fmt"
+	"sort"
+	"strconv"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/virtlab/dvp/api/v1alpha2"
+	"github.com/virtlab/dvp/internal/controller/importjob"
+	"github.com/virtlab/dvp/internal/launcher"
+	"github.com/virtlab/dvp/internal/registry"
+	"github.com/virtlab/dvp/internal/sizing"
+)
+
+// plan is everything a start of the machine needs, resolved from the API.
+// A plan that is not ready says why in its condition fields.
+type plan struct {
+	class *v1alpha2.VirtualMachineClass
+
+	classReady   bool
+	classReason  string
+	classMessage string
+
+	devicesReady   bool
+	devicesReason  string
+	devicesMessage string
+
+	provisioningReady   bool
+	provisioningMessage string
+
+	config   launcher.Config
+	volumes  []corev1.Volume
+	devices  []corev1.VolumeDevice
+	mounts   []corev1.VolumeMount
+	pullAuth map[string][]byte // DVCR credentials per image device
+	status   []v1alpha2.BlockDeviceStatusRef
+
+	cores, fraction int
+	sockets         int
+}
+
+func (p *plan) ready() bool { return p.classReady && p.devicesReady && p.provisioningReady }
+
+const (
+	devicePathPrefix = "/dev/disks/"
+	pullAuthDir      = "/etc/dvp-dvcr"
+	userDataDir      = "/etc/dvp-cloudinit"
+	serviceCA        = "/var/run/secrets/kubernetes.io/serviceaccount/ca.crt"
+)
+
+func (r *Reconciler) plan(ctx context.Context, vm *v1alpha2.VirtualMachine) (*plan, error) {
+	p := &plan{pullAuth: map[string][]byte{}}
+	if err := r.resolveClass(ctx, vm, p); err != nil {
+		return nil, err
+	}
+	if err := r.resolveDevices(ctx, vm, p); err != nil {
+		return nil, err
+	}
+	if err := r.resolveProvisioning(ctx, vm, p); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+func (r *Reconciler) resolveClass(ctx context.Context, vm *v1alpha2.VirtualMachine, p *plan) error {
+	p.cores = int(vm.Spec.CPU.Cores)
+	p.sockets = int(sizing.Sockets(vm.Spec.CPU.Cores))
+	p.fraction = 100
+	if f, err := sizing.ParseCoreFraction(vm.Spec.CPU.CoreFraction); err == nil && f > 0 {
+		p.fraction = f
+	}
+	class := &v1alpha2.VirtualMachineClass{}
+	err := r.Client.Get(ctx, client.ObjectKey{Name: vm.Spec.VirtualMachineClassName}, class)
+	switch {
+	case apierrors.IsNotFound(err):
+		p.classReason, p.classMessage = "VirtualMachineClassNotReady", fmt.Sprintf("VirtualMachineClass %q not found", vm.Spec.VirtualMachineClassName)
+		return nil
+	case err != nil:
+		return err
+	}
+	p.class, p.classReady, p.classReason = class, true, "VirtualMachineClassReady"
+	if pol := sizing.PolicyFor(class, vm.Spec.CPU.Cores); pol != nil {
+		p.fraction = sizing.EffectiveCoreFraction(pol, vm.Spec.CPU.CoreFraction)
+	}
+	return nil
+}
+
+// bootOrdered returns the block device references in boot order: explicit
+// bootOrder first (ascending), then the rest in list order.
+func bootOrdered(refs []v1alpha2.BlockDeviceSpecRef) []v1alpha2.BlockDeviceSpecRef {
+	out := append([]v1alpha2.BlockDeviceSpecRef(nil), refs...)
+	sort.SliceStable(out, func(i, j int) bool {
+		a, b := out[i].BootOrder, out[j].BootOrder
+		switch {
+		case a != nil && b != nil:
+			return *a < *b
+		case a != nil:
+			return true
+		default:
+			return false
+		}
+	})
+	return out
+}
+
+func (r *Reconciler) resolveDevices(ctx context.Context, vm *v1alpha2.VirtualMachine, p *plan) error {
+	p.devicesReady, p.devicesReason = true, "BlockDevicesReady"
+	notReady := func(reason, msg string) {
+		if p.devicesReady || p.devicesReason == "WaitingForWaitForFirstConsumerBlockDevicesToBeReady" {
+			p.devicesReady, p.devicesReason, p.devicesMessage = false, reason, msg
+		}
+	}
+	for i, ref := range bootOrdered(vm.Spec.BlockDeviceRefs) {
+		order := i + 1
+		st := v1alpha2.BlockDeviceStatusRef{Kind: ref.Kind, Name: ref.Name, Target: target(i), BootOrder: &order}
+		disk := launcher.Disk{Name: ref.Name, Kind: string(ref.Kind), BootOrder: order, Serial: serial(ref)}
+		switch ref.Kind {
+		case v1alpha2.BlockDeviceKindVirtualDisk:
+			vd := &v1alpha2.VirtualDisk{}
+			err := r.Client.Get(ctx, client.ObjectKey{Namespace: vm.Namespace, Name: ref.Name}, vd)
+			if apierrors.IsNotFound(err) {
+				notReady("BlockDevicesNotReady", fmt.Sprintf("VirtualDisk %q not found", ref.Name))
+				p.status = append(p.status, st)
+				continue
+			} else if err != nil {
+				return err
+			}
+			st.Size = vd.Status.Capacity
+			claim := vd.Status.Target.PersistentVolumeClaim
+			switch {
+			case vd.Status.Phase == v1alpha2.VirtualDiskPhaseReady || vd.Status.Phase == v1alpha2.VirtualDiskPhaseResizing:
+			case vd.Status.Phase == v1alpha2.VirtualDiskPhaseWaitForFirstConsumer && vd.Spec.DataSource == nil && claim != "":
+				// A blank disk on a WaitForFirstConsumer class is bound
+				// where the launcher pod lands: the pod is its consumer.
+			default:
+				phase := string(vd.Status.Phase)
+				if phase == "" {
+					phase = "Pending"
+				}
+				notReady("BlockDevicesNotReady", fmt.Sprintf("waiting for VirtualDisk %q to be Ready (now %s)", ref.Name, phase))
+				p.status = append(p.status, st)
+				continue
+			}
+			vol := "vd-" + ref.Name
+			disk.Path = devicePathPrefix + vol
+			p.volumes = append(p.volumes, corev1.Volume{Name: vol, VolumeSource: corev1.VolumeSource{
+				PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: claim}}})
+			p.devices = append(p.devices, corev1.VolumeDevice{Name: vol, DevicePath: disk.Path})
+		case v1alpha2.BlockDeviceKindVirtualImage, v1alpha2.BlockDeviceKindClusterVirtualImage:
+			ref2, ok, msg := importjob.ResolveImageRef(ctx, r.Client, string(ref.Kind), vm.Namespace, ref.Name)
+			if !ok {
+				notReady("BlockDevicesNotReady", msg)
+				p.status = append(p.status, st)
+				continue
+			}
+			size, cdrom, err := r.imageFacts(ctx, vm.Namespace, ref)
+			if err != nil {
+				return err
+			}
+			if r.DVCR == nil {
+				notReady("BlockDevicesNotReady", "images cannot be attached: this controller has no access to DVCR")
+				p.status = append(p.status, st)
+				continue
+			}
+			st.Size = importjob.HumanBytes(size)
+			key := fmt.Sprintf("%s-%s.json", kindKey(ref.Kind), ref.Name)
+			user, pass := registry.Credentials(r.DVCR.DVCRSecret, ref2.Repository, false)
+			p.pullAuth[key] = importjob.DockerConfigJSON(r.DVCR.DVCRAddress, user, pass)
+			disk.Pull = &launcher.Pull{
+				Ref:      fmt.Sprintf("%s/%s:%s", r.DVCR.DVCRAddress, ref2.Repository, ref2.Tag),
+				AuthFile: pullAuthDir + "/" + key, CAFile: serviceCA, Size: size,
+			}
+			disk.CDROM, disk.ReadOnly = cdrom, true
+		}
+		st.Attached = false
+		p.status = append(p.status, st)
+		p.config.Disks = append(p.config.Disks, disk)
+	}
+	if len(p.pullAuth) > 0 {
+		p.mounts = append(p.mounts, corev1.VolumeMount{Name: "dvcr-auth", MountPath: pullAuthDir, ReadOnly: true})
+	}
+	return nil
+}
+
+func kindKey(k v1alpha2.BlockDeviceKind) string {
+	if k == v1alpha2.BlockDeviceKindClusterVirtualImage {
+		return "cvi"
+	}
+	return "vi"
+}
+
+// imageFacts returns the unpacked size and the CD-ROM flag of an image.
+func (r *Reconciler) imageFacts(ctx context.Context, ns string, ref v1alpha2.BlockDeviceSpecRef) (int64, bool, error) {
+	if ref.Kind == v1alpha2.BlockDeviceKindClusterVirtualImage {
+		cvi := &v1alpha2.ClusterVirtualImage{}
+		if err := r.Client.Get(ctx, client.ObjectKey{Name: ref.Name}, cvi); err != nil {
+			return 0, false, err
+		}
+		n, _ := strconv.ParseInt(cvi.Status.Size.UnpackedBytes, 10, 64)
+		return n, cvi.Status.CDROM, nil
+	}
+	vi := &v1alpha2.VirtualImage{}
+	if err := r.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: ref.Name}, vi); err != nil {
+		return 0, false, err
+	}
+	n, _ := strconv.ParseInt(vi.Status.Size.UnpackedBytes, 10, 64)
+	return n, vi.Status.CDROM, nil
+}
+
+// target is the device name the guest sees, in attachment order.
+func target(i int) string {
+	return "sd" + string(rune('a'+i))
+}
+
+// serial is the disk serial the guest sees under /dev/disk/by-id: stable
+// for the device, at most 20 characters as SCSI and ATA allow.
+func serial(ref v1alpha2.BlockDeviceSpecRef) string {
+	sum := sha256.Sum256([]byte(string(ref.Kind) + "/" + ref.Name))
+	return fmt.Sprintf("%x", sum[:10])
+}
+
+func (r *Reconciler) resolveProvisioning(ctx context.Context, vm *v1alpha2.VirtualMachine, p *plan) error {
+	p.provisioningReady = true
+	prov := vm.Spec.Provisioning
+	if prov == nil {
+		return nil
+	}
+	ci := &launcher.CloudInit{InstanceID: string(vm.UID), Hostname: vm.Name}
+	switch prov.Type {
+	case v1alpha2.ProvisioningTypeUserData:
+		ci.UserData = prov.UserData
+	case v1alpha2.ProvisioningTypeUserDataRef:
+		if prov.UserDataRef == nil {
+			p.provisioningReady, p.provisioningMessage = false, "provisioning.userDataRef is not set"
+			return nil
+		}
+		s := &corev1.Secret{}
+		err := r.Client.Get(ctx, client.ObjectKey{Namespace: vm.Namespace, Name: prov.UserDataRef.Name}, s)
+		if apierrors.IsNotFound(err) {
+			p.provisioningReady, p.provisioningMessage = false, fmt.Sprintf("Secret %q of provisioning.userDataRef not found", prov.UserDataRef.Name)
+			return nil
+		} else if err != nil {
+			return err
+		}
+		if _, ok := s.Data["userData"]; !ok {
+			p.provisioningReady, p.provisioningMessage = false, fmt.Sprintf("Secret %q has no key userData (the cloud-init user data goes there)", s.Name)
+			return nil
+		}
+		ci.UserDataFile = userDataDir + "/userData"
+		p.volumes = append(p.volumes, corev1.Volume{Name: "cloudinit", VolumeSource: corev1.VolumeSource{
+			Secret: &corev1.SecretVolumeSource{SecretName: s.Name, Items: []corev1.KeyToPath{{Key: "userData", Path: "userData"}}}}})
+		p.mounts = append(p.mounts, corev1.VolumeMount{Name: "cloudinit", MountPath: userDataDir, ReadOnly: true})
+	case v1alpha2.ProvisioningTypeSysprepRef:
+		p.provisioningReady, p.provisioningMessage = false, "Sysprep provisioning is not supported by this platform yet; use UserData or UserDataRef"
+		return nil
+	}
+	p.config.CloudInit = ci
+	return nil
+}
