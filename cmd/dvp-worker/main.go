@@ -27,6 +27,8 @@ commands:
   fill                  write an image from DVCR onto a disk volume (the vd-importer pod)
   import                copy a disk image into DVCR, configured by IMPORTER_* variables
                         (IMPORTER_SOURCE http|registry|dvcr, IMPORTER_URL, IMPORTER_DEST, ...)
+  launch                run a VM's QEMU (the d8v-compute container of a launcher pod),
+                        configured by DVP_LAUNCHER_CONFIG, DVP_RUN_DIR, DVP_GRACE_SECONDS, ...
 `
 
 func main() {
@@ -57,6 +59,11 @@ func main() {
 	case "import":
 		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 		code := runImport(ctx, os.Getenv, os.Stdout, os.Stderr)
+		stop()
+		os.Exit(code)
+	case "launch":
+		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+		code := runLaunch(ctx, os.Getenv, os.Stdout, os.Stderr)
 		stop()
 		os.Exit(code)
 	case "fill":

@@ -40,7 +40,7 @@ type Config struct {
 // CPU is the class CPU model and the VM's topology.
 type CPU struct {
 	// Type is the class cpu.type: Host, HostPassthrough, Discovery, Model
-	// or Features.
+	// or Features; empty means Host.
 	Type string `json:"type"`
 	// Model is the QEMU CPU model for type Model (e.g. Nehalem); the base
 	// for Discovery and Features is qemu64.

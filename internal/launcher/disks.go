@@ -1,0 +1,146 @@
+package launcher
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/virtlab/dvp/internal/image"
+)
+
+// resolvePath finds a file the container spec names: the launcher runs
+// with a root of symlinks at the paths a container would see (DVP_ROOT).
+// An absolute path is looked up under the root first; a relative one is
+// relative to the root.
+func resolvePath(root, p string) string {
+	if p == "" || root == "" {
+		return p
+	}
+	if !filepath.IsAbs(p) {
+		return filepath.Join(root, p)
+	}
+	if under := filepath.Join(root, p); exists(under) {
+		return under
+	}
+	return p
+}
+
+func exists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
+}
+
+// isBlockDevice says whether path (after symlinks) is a block device.
+func isBlockDevice(fi os.FileInfo) bool {
+	return fi.Mode()&os.ModeDevice != 0 && fi.Mode()&os.ModeCharDevice == 0
+}
+
+var qcow2Magic = []byte{'Q', 'F', 'I', 0xfb}
+
+// detectFormat reads the start of a disk: qcow2 by its magic, else raw.
+func detectFormat(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	head := make([]byte, 4)
+	if _, err := io.ReadFull(f, head); err != nil {
+		if err == io.EOF || err == io.ErrUnexpectedEOF {
+			return FormatRaw, nil
+		}
+		return "", err
+	}
+	if bytes.Equal(head, qcow2Magic) {
+		return FormatQcow2, nil
+	}
+	return FormatRaw, nil
+}
+
+// diskSize is the size of a file, or of a block device (its end).
+func diskSize(path string) (int64, error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return 0, err
+	}
+	if fi.Mode().IsRegular() {
+		return fi.Size(), nil
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	return f.Seek(0, io.SeekEnd)
+}
+
+// pull fetches an image from DVCR into target, a sparse raw file of
+// p.Size bytes in the run directory.
+func pull(ctx context.Context, root, scratch string, name string, p *Pull, target string, logf func(string, ...any)) error {
+	if p.Ref == "" {
+		return fmt.Errorf("disk %q: pull has no image reference", name)
+	}
+	if p.Size <= 0 {
+		return fmt.Errorf("disk %q: pull size %d: must be positive", name, p.Size)
+	}
+	src := &image.RegistrySource{Ref: p.Ref}
+	if p.AuthFile != "" {
+		b, err := os.ReadFile(resolvePath(root, p.AuthFile))
+		if err != nil {
+			return fmt.Errorf("disk %q: registry credentials: %w", name, err)
+		}
+		src.DockerConfig = b
+	}
+	if p.CAFile != "" {
+		b, err := os.ReadFile(resolvePath(root, p.CAFile))
+		if err != nil {
+			return fmt.Errorf("disk %q: registry CA: %w", name, err)
+		}
+		src.CABundle = b
+	}
+	f, err := os.OpenFile(target, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
+	if err != nil {
+		return fmt.Errorf("disk %q: %w", name, err)
+	}
+	err = f.Truncate(p.Size)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("disk %q: allocating %d bytes: %w", name, p.Size, err)
+	}
+	logf("pulling disk %s from %s", name, p.Ref)
+	last := time.Now()
+	progress := func(received, total int64) {
+		if time.Since(last) < 10*time.Second {
+			return
+		}
+		last = time.Now()
+		if total > 0 {
+			logf("pulling disk %s: %d of %d bytes", name, received, total)
+		} else {
+			logf("pulling disk %s: %d bytes", name, received)
+		}
+	}
+	res, err := image.Fill(ctx, src, target, scratch, progress)
+	if err != nil {
+		return fmt.Errorf("disk %q: pulling %s: %w", name, p.Ref, err)
+	}
+	logf("pulled disk %s: %s image of %d bytes", name, res.Format, res.VirtualBytes)
+	return nil
+}
+
+// watchedDisk is a writable raw VirtualDisk whose size the launcher
+// follows, so that a volume expanded underneath it grows in the guest.
+type watchedDisk struct {
+	name string
+	path string
+	node string
+	size int64
+	// shrunk is set once a smaller size has been logged.
+	shrunk bool
+}
