@@ -16,6 +16,7 @@ import (
 	"syscall"
 
 	"github.com/spf13/cobra"
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/klog/v2"
 
@@ -70,6 +71,7 @@ func signalContext() (context.Context, context.CancelFunc) {
 
 func serverCommand() *cobra.Command {
 	var dataDir, configPath, nodeAddress string
+	var externalControllers bool
 	var apiPort, etcdPort, webhookPort, dvcrPort int
 	cmd := &cobra.Command{
 		Use:   "server",
@@ -101,7 +103,11 @@ SIGTERM or Ctrl+C stops it; starting it again on the same directory resumes.`,
 			if err := cfg.Validate(); err != nil {
 				return fmt.Errorf("flags: %w", err)
 			}
-			srv, err := controlplane.New(dataDir, cfg, runPlatform)
+			platform := controlplane.Platform(runPlatform)
+			if externalControllers {
+				platform = nil
+			}
+			srv, err := controlplane.New(dataDir, cfg, platform)
 			if err != nil {
 				return err
 			}
@@ -118,76 +124,99 @@ SIGTERM or Ctrl+C stops it; starting it again on the same directory resumes.`,
 	f.IntVar(&etcdPort, "etcd-port", config.DefaultEtcdPort, "etcd client port on loopback (overrides etcdPort)")
 	f.IntVar(&webhookPort, "webhook-port", config.DefaultWebhookPort, "admission webhook port (overrides webhookPort)")
 	f.IntVar(&dvcrPort, "dvcr-port", config.DefaultDVCRPort, "DVCR port; the upload gateway uses the next one (overrides dvcrPort)")
+	f.BoolVar(&externalControllers, "external-controllers", false,
+		"do not run the platform's controllers and webhooks in this process: `dvp controller` runs them (its kubeconfig is written to <data-dir>/controller.kubeconfig)")
 	return cmd
 }
 
 // runPlatform runs the controller manager inside `dvp server`.
 func runPlatform(ctx context.Context, env controlplane.PlatformEnv, ready chan<- struct{}) error {
-	uploadAddr := net.JoinHostPort(env.NodeIP.String(), strconv.Itoa(env.Config.DVCRPort+1))
-	return manager.Run(ctx, manager.Options{
-		RESTConfig:  env.RESTConfig,
-		Config:      env.Config,
-		WebhookHost: env.NodeIP.String(),
-		WebhookPort: env.Config.WebhookPort,
-		CertDir:     env.CertDir,
+	o := platformOptions(env.RESTConfig, env.Config, env.NodeIP, env.CertDir, env.DVCR.Address, env.DVCR.Secret)
+	o.Images.Registry, o.Images.RequestGC = env.DVCR, env.DVCR.RequestGC
+	return manager.Run(ctx, o, ready)
+}
+
+// platformOptions configures the controllers, webhooks, console and upload
+// gateway from the server's settings and certificates; `dvp server` and
+// `dvp controller` share it.
+func platformOptions(rc *rest.Config, cfg *config.Config, nodeIP net.IP, certDir, dvcrAddress string, dvcrSecret []byte) manager.Options {
+	uploadAddr := net.JoinHostPort(nodeIP.String(), strconv.Itoa(cfg.DVCRPort+1))
+	return manager.Options{
+		RESTConfig:  rc,
+		Config:      cfg,
+		WebhookHost: nodeIP.String(),
+		WebhookPort: cfg.WebhookPort,
+		CertDir:     certDir,
 		// Only kube-apiserver, with the client certificate the server
 		// configured for admission, may call the webhooks.
-		WebhookClientCA: filepath.Join(env.CertDir, pki.CACert),
+		WebhookClientCA: filepath.Join(certDir, pki.CACert),
 		WebhookClientCN: pki.WebhookClientCN,
 		// The console is served beside the webhooks: kube-apiserver proxies
 		// it there, and it reaches the nodes with the apiserver's kubelet
 		// client certificate.
 		Subresources: &manager.SubresourceOptions{
-			FrontProxyCA: filepath.Join(env.CertDir, pki.FrontProxyCACert),
+			FrontProxyCA: filepath.Join(certDir, pki.FrontProxyCACert),
 			AllowedNames: []string{pki.FrontProxyClient},
-			NodeCert:     filepath.Join(env.CertDir, pki.APIServerKubelet+".crt"),
-			NodeKey:      filepath.Join(env.CertDir, pki.APIServerKubelet+".key"),
-			NodeCA:       filepath.Join(env.CertDir, pki.CACert),
+			NodeCert:     filepath.Join(certDir, pki.APIServerKubelet+".crt"),
+			NodeKey:      filepath.Join(certDir, pki.APIServerKubelet+".key"),
+			NodeCA:       filepath.Join(certDir, pki.CACert),
 		},
-		Images: &importjob.Env{
-			DVCRAddress: env.DVCR.Address, DVCRSecret: env.DVCR.Secret, DVCRHost: controlplane.DVCRHost,
-			Registry: env.DVCR, RequestGC: env.DVCR.RequestGC,
-		},
+		Images: &importjob.Env{DVCRAddress: dvcrAddress, DVCRSecret: dvcrSecret, DVCRHost: controlplane.DVCRHost},
 		// The upload gateway listens next to DVCR, on dvcrPort+1, with the
 		// platform's serving certificate.
 		Uploads: &manager.UploadOptions{
 			Addr:       uploadAddr,
 			BaseURL:    "https://" + uploadAddr,
-			CertFile:   filepath.Join(env.CertDir, pki.PlatformServing+".crt"),
-			KeyFile:    filepath.Join(env.CertDir, pki.PlatformServing+".key"),
-			CAFile:     filepath.Join(env.CertDir, pki.CACert),
-			ScratchDir: filepath.Join(filepath.Dir(env.CertDir), "uploads"),
+			CertFile:   filepath.Join(certDir, pki.PlatformServing+".crt"),
+			KeyFile:    filepath.Join(certDir, pki.PlatformServing+".key"),
+			CAFile:     filepath.Join(certDir, pki.CACert),
+			ScratchDir: filepath.Join(filepath.Dir(certDir), "uploads"),
 		},
-	}, ready)
+	}
 }
 
 func controllerCommand() *cobra.Command {
-	var kubeconfig, configPath, certDir, host string
-	var port int
+	var kubeconfig, configPath, pkiDir, nodeAddress string
 	cmd := &cobra.Command{
 		Use:   "controller",
-		Short: "Run the platform's controllers and webhooks against a cluster",
-		Args:  cobra.NoArgs,
+		Short: "Run the platform's controllers, webhooks, console and upload gateway against a running server",
+		Long: `Run the platform's controllers in their own process, for a server started with
+--external-controllers. They talk to the cluster only through kube-apiserver (the
+kubeconfig), and serve the admission webhooks, the console API and the upload
+gateway on the node address, with the certificates the server issued.`,
+		Example: "  dvp controller --kubeconfig /var/lib/dvp/controller.kubeconfig --pki-dir /var/lib/dvp/pki --node-address 10.0.0.5",
+		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := config.Load(configPath)
 			if err != nil {
 				return err
 			}
+			if nodeAddress != "" {
+				cfg.NodeAddress = nodeAddress
+			}
+			ip := net.ParseIP(cfg.NodeAddress)
+			if ip == nil {
+				return fmt.Errorf("--node-address (or nodeAddress in --config) must be the server's node address, got %q", cfg.NodeAddress)
+			}
 			rc, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
 			if err != nil {
 				return fmt.Errorf("loading kubeconfig: %w", err)
 			}
+			secret, err := os.ReadFile(filepath.Join(pkiDir, "dvcr.secret"))
+			if err != nil {
+				return fmt.Errorf("DVCR credentials: %w", err)
+			}
 			ctx, cancel := signalContext()
 			defer cancel()
-			return manager.Run(ctx, manager.Options{RESTConfig: rc, Config: cfg, WebhookHost: host, WebhookPort: port, CertDir: certDir}, nil)
+			o := platformOptions(rc, cfg, ip, pkiDir, net.JoinHostPort(ip.String(), strconv.Itoa(cfg.DVCRPort)), secret)
+			return manager.Run(ctx, o, nil)
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&kubeconfig, "kubeconfig", os.Getenv("KUBECONFIG"), "kubeconfig of the cluster")
-	f.StringVar(&configPath, "config", "", "settings file (YAML)")
-	f.StringVar(&certDir, "cert-dir", "", "directory with "+pki.PlatformServing+".crt/.key for the webhook server")
-	f.StringVar(&host, "webhook-host", "", "address the webhook server listens on")
-	f.IntVar(&port, "webhook-port", config.DefaultWebhookPort, "webhook server port")
+	f.StringVar(&kubeconfig, "kubeconfig", os.Getenv("KUBECONFIG"), "kubeconfig of the platform's controller identity")
+	f.StringVar(&configPath, "config", "", "the server's settings file (YAML)")
+	f.StringVar(&pkiDir, "pki-dir", "/var/lib/dvp/pki", "the server's certificate directory")
+	f.StringVar(&nodeAddress, "node-address", "", "the server's node address (overrides nodeAddress)")
 	return cmd
 }
 

@@ -177,6 +177,17 @@ func (s *Server) Run(ctx context.Context) error {
 	if err := s.bootstrapObjects(ctx, adminCfg); err != nil {
 		return fmt.Errorf("creating built-in objects: %w", err)
 	}
+	if s.platform == nil {
+		// The controllers run in their own process (dvp controller) and
+		// serve the webhooks and the console at the same address; until
+		// it is up, admission of the platform's kinds fails closed.
+		if err := s.registerWebhooks(ctx, adminCfg); err != nil {
+			return fmt.Errorf("registering admission webhooks: %w", err)
+		}
+		if err := s.writeControllerKubeconfig(); err != nil {
+			return err
+		}
+	}
 	storageErr, err := s.startStorage(ctx, &wg)
 	if err != nil {
 		return err
@@ -207,6 +218,21 @@ func (s *Server) Run(ctx context.Context) error {
 	case err := <-dvcrErr:
 		return err
 	}
+}
+
+// ControllerKubeconfigPath is where a server without in-process
+// controllers writes the kubeconfig of the platform's controller identity,
+// for `dvp controller`.
+func ControllerKubeconfigPath(dataDir string) string {
+	return filepath.Join(dataDir, "controller.kubeconfig")
+}
+
+func (s *Server) writeControllerKubeconfig() error {
+	b, err := s.ca.ClientKubeconfig(s.externalURL(), platform.ControllerUser, []string{"system:masters"})
+	if err != nil {
+		return err
+	}
+	return pki.WriteFile(ControllerKubeconfigPath(s.dataDir), b, 0o600)
 }
 
 func (s *Server) loopbackURL() string { return fmt.Sprintf("https://127.0.0.1:%d", s.cfg.APIPort) }

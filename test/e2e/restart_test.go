@@ -13,10 +13,11 @@ import (
 func TestRestartKeepsObjects(t *testing.T) {
 	srv := harness.Start(t, harness.Options{})
 	srv.MustKubectl("create", "ns", "vms")
+	// Deleted before any machine uses it (a class in use is kept).
+	srv.MustKubectl("delete", "vmclass", "generic")
 	for _, f := range []string{"01-vi-ubuntu.yaml", "02-vd-linux-disk.yaml", "03-vm-linux-vm.yaml", "07-vd-blank.yaml", "13-vmop-restart.yaml"} {
 		srv.MustKubectl("apply", "--server-side", "-f", "testdata/seed/"+f)
 	}
-	srv.MustKubectl("delete", "vmclass", "generic")
 	want := srv.MustKubectl("-n", "vms", "get", "virtualization", "-o", "jsonpath={range .items[*]}{.kind}/{.metadata.name}/{.metadata.uid}{\"\\n\"}{end}")
 	if strings.Count(want, "\n") != 5 {
 		t.Fatalf("expected 5 objects before restart, got:\n%s", want)

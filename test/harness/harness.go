@@ -42,6 +42,9 @@ type Options struct {
 	// DataDir reuses a data directory (for restart tests); empty means a
 	// fresh temporary one.
 	DataDir string
+	// ExternalControllers runs the controllers as a separate process
+	// (`dvp controller`) that reaches the cluster only through the API.
+	ExternalControllers bool
 }
 
 // Server is one running `dvp server`.
@@ -57,6 +60,9 @@ type Server struct {
 	extraArgs  []string
 	cmd        *exec.Cmd
 	exited     chan struct{}
+	external   bool
+	controller *exec.Cmd
+	ctrlLog    string
 }
 
 // Start starts a server and waits until its admin kubeconfig appears.
@@ -86,8 +92,14 @@ func Start(t testing.TB, o Options) *Server {
 			fmt.Sprintf("--etcd-port=%d", etcd), fmt.Sprintf("--webhook-port=%d", hook), fmt.Sprintf("--dvcr-port=%d", dvcr)}
 	}
 	s.Kubeconfig = filepath.Join(s.DataDir, "kubeconfig")
+	s.external = o.ExternalControllers
+	if s.external {
+		s.extraArgs = append(s.extraArgs, "--external-controllers")
+		s.ctrlLog = filepath.Join(work, "controller.log")
+	}
 	s.start()
 	t.Cleanup(func() {
+		s.stopController()
 		s.Stop()
 		s.KillPods()
 		if t.Failed() {
@@ -121,6 +133,49 @@ func (s *Server) start() {
 	if err := s.WaitReady(5 * time.Minute); err != nil {
 		s.dumpLogs()
 		s.t.Fatal(err)
+	}
+	if s.external && s.controller == nil {
+		s.startController()
+	}
+}
+
+// startController runs `dvp controller` with the identity and certificates
+// the server issued, and waits until it serves the console API (which
+// means its webhooks serve too: they share the listener).
+func (s *Server) startController() {
+	s.t.Helper()
+	logf, err := os.OpenFile(s.ctrlLog, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	s.controller = s.Command(filepath.Join(s.bin, "dvp"), "controller",
+		"--kubeconfig", filepath.Join(s.DataDir, "controller.kubeconfig"), "--pki-dir", filepath.Join(s.DataDir, "pki"),
+		"--config", s.configPath, "--node-address", s.NodeIP)
+	s.controller.Stdout, s.controller.Stderr = logf, logf
+	s.controller.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := s.controller.Start(); err != nil {
+		s.t.Fatalf("starting dvp controller: %v", err)
+	}
+	logf.Close()
+	go func(c *exec.Cmd) { _ = c.Wait() }(s.controller)
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		if r := s.Kubectl("get", "--raw", "/apis/subresources.virtualization.deckhouse.io/v1alpha2"); r.Err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			s.dumpLogs()
+			s.t.Fatal("dvp controller did not start serving")
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+func (s *Server) stopController() {
+	if s.controller != nil && s.controller.Process != nil {
+		_ = syscall.Kill(-s.controller.Process.Pid, syscall.SIGTERM)
+		time.Sleep(500 * time.Millisecond)
+		_ = syscall.Kill(-s.controller.Process.Pid, syscall.SIGKILL)
 	}
 }
 
@@ -286,6 +341,13 @@ func (s *Server) dumpLogs() {
 		b = b[len(b)-max:]
 	}
 	s.t.Logf("--- tail of %s ---\n%s", s.LogPath, b)
+	if s.ctrlLog != "" {
+		b, _ := os.ReadFile(s.ctrlLog)
+		if len(b) > max {
+			b = b[len(b)-max:]
+		}
+		s.t.Logf("--- tail of %s ---\n%s", s.ctrlLog, b)
+	}
 }
 
 func canIsolate() bool {

@@ -14,6 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/validation/field"
 	"k8s.io/client-go/tools/record"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -24,6 +25,7 @@ import (
 	"github.com/virtlab/dvp/api/v1alpha2"
 	"github.com/virtlab/dvp/internal/controller/importjob"
 	"github.com/virtlab/dvp/internal/launcher"
+	"github.com/virtlab/dvp/internal/sizing"
 )
 
 // Reconciler reconciles VirtualMachines.
@@ -315,6 +317,21 @@ func (r *Reconciler) finalize(ctx context.Context, vm *v1alpha2.VirtualMachine, 
 
 func (r *Reconciler) setDependencyConditions(vm *v1alpha2.VirtualMachine, p *plan) {
 	setCondition(vm, v1alpha2.VirtualMachineConditionClassReady, p.classReady, p.classReason, p.classMessage)
+	// A class edited under a running machine: the machine keeps running,
+	// and says it no longer fits (its edits are refused until it does).
+	switch {
+	case p.class == nil:
+		setCondition(vm, v1alpha2.VirtualMachineConditionSizingPolicyMatched, false, "VirtualMachineClassNotFound", p.classMessage)
+	case !p.class.DeletionTimestamp.IsZero():
+		setCondition(vm, v1alpha2.VirtualMachineConditionSizingPolicyMatched, false, "VirtualMachineClassTerminating",
+			fmt.Sprintf("VirtualMachineClass %s is being deleted", p.class.Name))
+	default:
+		if errs := sizing.Check(p.class, &vm.Spec, field.NewPath("spec")); len(errs) > 0 {
+			setCondition(vm, v1alpha2.VirtualMachineConditionSizingPolicyMatched, false, "SizingPolicyNotMatched", errs.ToAggregate().Error())
+		} else {
+			meta.RemoveStatusCondition(&vm.Status.Conditions, string(v1alpha2.VirtualMachineConditionSizingPolicyMatched))
+		}
+	}
 	setCondition(vm, v1alpha2.VirtualMachineConditionBlockDevicesReady, p.devicesReady, p.devicesReason, p.devicesMessage)
 	if vm.Spec.Provisioning != nil {
 		reason := "ProvisioningReady"
