@@ -216,6 +216,23 @@ subjects:
 	if ev := srv.MustKubectl("-n", "vms", "get", "events", "--field-selector", "involvedObject.name=linux-vm,reason=Crashed", "-o", "jsonpath={.items[*].message}"); !strings.Contains(ev, "QEMUExited") {
 		t.Errorf("crash events: %q", ev)
 	}
+
+	// A disk in use is kept while the machine runs, and named as such.
+	out = srv.MustKubectl("-n", "vms", "get", "vd", "linux-disk", "-o", "wide")
+	if cells := tableCells(out, "linux-disk"); cells["INUSE"] != "True" || cells["VIRTUALMACHINE"] != "linux-vm" {
+		t.Errorf("disk of a running machine:\n%s", out)
+	}
+	srv.MustKubectl("-n", "vms", "delete", "vd", "linux-disk", "--wait=false")
+	waitLong(t, srv, "Terminating", "-n", "vms", "get", "vd", "linux-disk", "-o", "jsonpath={.status.phase}")
+	msg := srv.MustKubectl("-n", "vms", "get", "vd", "linux-disk", "-o", `jsonpath={.status.conditions[?(@.type=="InUse")].message}`)
+	if !strings.Contains(msg, "linux-vm") {
+		t.Errorf("InUse of a deleted disk in use: %q", msg)
+	}
+	if p := srv.MustKubectl(vmPhase("linux-vm")...); p != "Running" {
+		t.Errorf("the machine is %s after its disk was deleted, want it to keep running", p)
+	}
+	srv.MustKubectl("-n", "vms", "delete", "vm", "linux-vm", "--wait=false")
+	waitLong(t, srv, "", "-n", "vms", "get", "vd,vm", "-o", "name")
 }
 
 // powerOffOnce is cloud-config whose first boot powers the guest off (it
@@ -462,7 +479,7 @@ apiVersion: virtualization.deckhouse.io/v1alpha2
 kind: VirtualDisk
 metadata: {name: placed-root, namespace: vms}
 spec:
-  persistentVolumeClaim: {storageClassName: linstor-thin-r2}
+  persistentVolumeClaim: {storageClassName: local-thin}
   dataSource: {type: ObjectRef, objectRef: {kind: VirtualImage, name: tiny-efi}}
 ---
 apiVersion: virtualization.deckhouse.io/v1alpha2
@@ -486,15 +503,22 @@ spec:
   - {kind: VirtualDisk, name: placed-data}
 `, url, inlineUserData(cloudUser)), "apply", "-f", "-")
 	waitLong(t, srv, "WaitForFirstConsumer", "-n", "vms", "get", "vd", "placed-data", "-o", "jsonpath={.status.phase}")
+	// The image is written onto the node-local root disk only once a
+	// placement pod with the machine's constraints bound it on node-a.
 	waitLong(t, srv, "Running", vmPhase("placed")...)
 	if node := srv.MustKubectl("-n", "vms", "get", "vm", "placed", "-o", "jsonpath={.status.nodeName}"); node != "node-a" {
 		t.Errorf("machine placed on %q, want node-a (nodeSelector + toleration)", node)
 	}
-	waitLong(t, srv, "Ready", "-n", "vms", "get", "vd", "placed-data", "-o", "jsonpath={.status.phase}")
-	pvc := srv.MustKubectl("-n", "vms", "get", "vd", "placed-data", "-o", "jsonpath={.status.target.persistentVolumeClaimName}")
-	pv := srv.MustKubectl("-n", "vms", "get", "pvc", pvc, "-o", "jsonpath={.spec.volumeName}")
-	if n := srv.MustKubectl("get", "pv", pv, "-o", "jsonpath={.spec.nodeAffinity.required.nodeSelectorTerms[0].matchExpressions[0].values[0]}"); n != "node-a" {
-		t.Errorf("the WaitForFirstConsumer disk was provisioned on %q, want node-a", n)
+	for _, vd := range []string{"placed-root", "placed-data"} {
+		waitLong(t, srv, "Ready", "-n", "vms", "get", "vd", vd, "-o", "jsonpath={.status.phase}")
+		pvc := srv.MustKubectl("-n", "vms", "get", "vd", vd, "-o", "jsonpath={.status.target.persistentVolumeClaimName}")
+		pv := srv.MustKubectl("-n", "vms", "get", "pvc", pvc, "-o", "jsonpath={.spec.volumeName}")
+		if n := srv.MustKubectl("get", "pv", pv, "-o", "jsonpath={.spec.nodeAffinity.required.nodeSelectorTerms[0].matchExpressions[0].values[0]}"); n != "node-a" {
+			t.Errorf("the WaitForFirstConsumer disk %s was provisioned on %q, want node-a", vd, n)
+		}
+	}
+	if r := srv.Kubectl("-n", "vms", "get", "pod", "d8v-placement-placed"); r.Err == nil {
+		t.Errorf("the placement pod is still there once the machine runs")
 	}
 	c := console(t, srv, srv.Kubeconfig, "-n", "vms", "placed")
 	login(t, c, "placed")

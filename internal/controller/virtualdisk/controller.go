@@ -16,6 +16,8 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	"github.com/virtlab/dvp/api/v1alpha2"
 	"github.com/virtlab/dvp/internal/controller/importjob"
@@ -35,6 +37,19 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 		For(&v1alpha2.VirtualDisk{}).
 		Owns(&corev1.PersistentVolumeClaim{}).
 		Owns(&corev1.Pod{}).
+		Watches(&v1alpha2.VirtualMachine{}, handler.EnqueueRequestsFromMapFunc(func(_ context.Context, o client.Object) []reconcile.Request {
+			vm, ok := o.(*v1alpha2.VirtualMachine)
+			if !ok {
+				return nil
+			}
+			var out []reconcile.Request
+			for _, ref := range vm.Spec.BlockDeviceRefs {
+				if ref.Kind == v1alpha2.BlockDeviceKindVirtualDisk {
+					out = append(out, reconcile.Request{NamespacedName: client.ObjectKey{Namespace: vm.Namespace, Name: ref.Name}})
+				}
+			}
+			return out
+		})).
 		Complete(r)
 }
 
@@ -48,8 +63,16 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	if !vd.DeletionTimestamp.IsZero() {
-		// The claim is owned by the disk and goes with it.
-		return ctrl.Result{}, nil
+		// The claim is owned by the disk and goes with it, once no
+		// running machine has the disk attached.
+		return r.finalize(ctx, vd)
+	}
+	if !controllerutil.ContainsFinalizer(vd, Finalizer) {
+		patch := client.MergeFrom(vd.DeepCopy())
+		controllerutil.AddFinalizer(vd, Finalizer)
+		if err := r.Client.Patch(ctx, vd, patch); err != nil {
+			return ctrl.Result{}, err
+		}
 	}
 	before := vd.Status.DeepCopy()
 	defer func() {
@@ -60,6 +83,9 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.
 			}
 		}
 	}()
+	if err := r.observeUsers(ctx, vd); err != nil {
+		return ctrl.Result{}, err
+	}
 	var src *source
 	size := vd.Spec.PersistentVolumeClaim.Size
 	if ds := vd.Spec.DataSource; ds != nil && ds.Type == v1alpha2.DataSourceTypeObjectRef && r.Jobs != nil {

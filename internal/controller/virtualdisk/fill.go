@@ -140,6 +140,10 @@ func (r *Reconciler) createFillPod(ctx context.Context, vd *v1alpha2.VirtualDisk
 			{Name: "importer", VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{SecretName: secret.Name}}},
 			{Name: "disk", VolumeSource: corev1.VolumeSource{PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: pvc.Name}}},
 		})
+	// The pod follows its volume: on a node-local class the volume's node
+	// was chosen by the disk's consumer (the machine's placement), whose
+	// taints the importer must not be kept out by.
+	pod.Spec.Tolerations = []corev1.Toleration{{Operator: corev1.TolerationOpExists}}
 	if err := controllerutil.SetControllerReference(vd, pod, r.Client.Scheme()); err != nil {
 		return err
 	}

@@ -147,6 +147,15 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.
 	r.setDependencyConditions(vm, p)
 	run := shouldRun(vm)
 
+	// A placement pod lives only while disks wait to be placed.
+	if !run || active != nil || p.ready() || len(p.placing) == 0 {
+		if err := r.removePlacement(ctx, vm); err != nil {
+			return ctrl.Result{}, err
+		}
+	} else if err := r.ensurePlacement(ctx, vm, p); err != nil {
+		return ctrl.Result{}, err
+	}
+
 	switch {
 	case run && active == nil && p.ready():
 		pod, err := r.start(ctx, vm, p)

@@ -43,6 +43,10 @@ type plan struct {
 
 	cores, fraction int
 	sockets         int
+
+	// placing lists disks with a data source on WaitForFirstConsumer
+	// classes that wait for the machine to be placed before their import.
+	placing []string
 }
 
 func (p *plan) ready() bool { return p.classReady && p.devicesReady && p.provisioningReady }
@@ -138,6 +142,13 @@ func (r *Reconciler) resolveDevices(ctx context.Context, vm *v1alpha2.VirtualMac
 			case vd.Status.Phase == v1alpha2.VirtualDiskPhaseWaitForFirstConsumer && vd.Spec.DataSource == nil && claim != "":
 				// A blank disk on a WaitForFirstConsumer class is bound
 				// where the launcher pod lands: the pod is its consumer.
+			case vd.Status.Phase == v1alpha2.VirtualDiskPhaseWaitForFirstConsumer && claim != "":
+				// Its data must be written before the machine boots, on
+				// the node the machine will run on: a placement pod with
+				// the machine's constraints binds the volume first.
+				notReady("WaitingForWaitForFirstConsumerBlockDevicesToBeReady",
+					fmt.Sprintf("VirtualDisk %q is provisioned where the machine is placed; placing the machine to import its data there", ref.Name))
+				p.placing = append(p.placing, ref.Name)
 			default:
 				phase := string(vd.Status.Phase)
 				if phase == "" {

@@ -1,0 +1,101 @@
+package virtualdisk
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+
+	"github.com/virtlab/dvp/api/v1alpha2"
+)
+
+// Finalizer keeps a deleted disk (and its claim, and the data) while a
+// running machine has it attached.
+const Finalizer = "virtualization.deckhouse.io/vd-protection"
+
+// users lists the machines that refer to the disk, and whether each has it
+// attached now (a running guest).
+func (r *Reconciler) users(ctx context.Context, vd *v1alpha2.VirtualDisk) ([]v1alpha2.AttachedVirtualMachine, error) {
+	var list v1alpha2.VirtualMachineList
+	if err := r.Client.List(ctx, &list, client.InNamespace(vd.Namespace)); err != nil {
+		return nil, err
+	}
+	var out []v1alpha2.AttachedVirtualMachine
+	for _, vm := range list.Items {
+		for _, ref := range vm.Spec.BlockDeviceRefs {
+			if ref.Kind != v1alpha2.BlockDeviceKindVirtualDisk || ref.Name != vd.Name {
+				continue
+			}
+			mounted := false
+			for _, st := range vm.Status.BlockDeviceRefs {
+				if st.Kind == ref.Kind && st.Name == ref.Name && st.Attached {
+					mounted = true
+				}
+			}
+			out = append(out, v1alpha2.AttachedVirtualMachine{Name: vm.Name, Mounted: mounted})
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out, nil
+}
+
+func mountedBy(users []v1alpha2.AttachedVirtualMachine) []string {
+	var out []string
+	for _, u := range users {
+		if u.Mounted {
+			out = append(out, u.Name)
+		}
+	}
+	return out
+}
+
+// observeUsers fills attachedToVirtualMachines and the InUse condition.
+func (r *Reconciler) observeUsers(ctx context.Context, vd *v1alpha2.VirtualDisk) error {
+	users, err := r.users(ctx, vd)
+	if err != nil {
+		return err
+	}
+	vd.Status.AttachedToVirtualMachines = users
+	if m := mountedBy(users); len(m) > 0 {
+		setCondition(vd, v1alpha2.VirtualDiskConditionInUse, true, string(v1alpha2.VirtualDiskReasonAttachedToVirtualMachine),
+			"attached to VirtualMachine "+strings.Join(m, ", "))
+	} else {
+		setCondition(vd, v1alpha2.VirtualDiskConditionInUse, false, string(v1alpha2.VirtualDiskReasonNotInUse), "")
+	}
+	return nil
+}
+
+// finalize lets a deleted disk go once no running machine has it attached;
+// until then it stays Terminating and names the machines.
+func (r *Reconciler) finalize(ctx context.Context, vd *v1alpha2.VirtualDisk) (ctrl.Result, error) {
+	if !controllerutil.ContainsFinalizer(vd, Finalizer) {
+		return ctrl.Result{}, nil
+	}
+	users, err := r.users(ctx, vd)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	if m := mountedBy(users); len(m) > 0 {
+		before := vd.Status.DeepCopy()
+		vd.Status.Phase = v1alpha2.VirtualDiskPhaseTerminating
+		vd.Status.AttachedToVirtualMachines = users
+		setCondition(vd, v1alpha2.VirtualDiskConditionInUse, true, string(v1alpha2.VirtualDiskReasonAttachedToVirtualMachine),
+			fmt.Sprintf("the disk is deleted once VirtualMachine %s no longer uses it", strings.Join(m, ", ")))
+		if !equality.Semantic.DeepEqual(*before, vd.Status) {
+			if err := r.Client.Status().Update(ctx, vd); err != nil && !apierrors.IsNotFound(err) {
+				return ctrl.Result{}, err
+			}
+		}
+		return ctrl.Result{RequeueAfter: 5 * time.Second}, nil
+	}
+	patch := client.MergeFrom(vd.DeepCopy())
+	controllerutil.RemoveFinalizer(vd, Finalizer)
+	return ctrl.Result{}, client.IgnoreNotFound(r.Client.Patch(ctx, vd, patch))
+}
