@@ -21,6 +21,8 @@ TEST_TIMEOUT ?= 45m
 GOFLAGS_TEST ?=
 
 .PHONY: all build deps run test unit e2e verify generate fmt vet clean kubectl
+.PHONY: guests
+.PHONY: guest-debian
 
 all: build
 
@@ -61,6 +63,17 @@ verify:
 
 vet:
 	$(GO) vet ./...
+
+# Debian 12 test guest with real cloud-init (root, Debian mirror; cached in
+# DVP_GUEST_CACHE, default /var/cache/dvp/guests). See docs/design/guests-debian.md.
+guest-debian:
+	./hack/guest/build-debian.sh
+
+# The tiny test guest's BIOS and UEFI disk images (root; fetches Debian's
+# kernel package with apt; cached in DVP_GUEST_CACHE, default
+# /var/cache/dvp/guests). See docs/design/guests.md.
+guests:
+	GO=$(GO) ./hack/guest/build-tiny.sh
 
 clean:
 	rm -rf bin
