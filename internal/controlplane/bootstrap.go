@@ -186,7 +186,7 @@ func (s *Server) registerSubresources(ctx context.Context, cfg *rest.Config, caP
 			Group:                subresources.Group,
 			Version:              subresources.Version,
 			CABundle:             caPEM,
-			GroupPriorityMinimum: 1000,
+			GroupPriorityMinimum: 100, // below the CRD groups: never the default for a short name
 			VersionPriority:      15,
 		},
 	}

@@ -124,8 +124,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, metav1.APIResourceList{
 			TypeMeta:     metav1.TypeMeta{Kind: "APIResourceList", APIVersion: "v1"},
 			GroupVersion: Group + "/" + Version,
+			// Only the subresources: listing "virtualmachines" itself here
+			// would make kubectl resolve `get virtualmachine` to this group.
 			APIResources: []metav1.APIResource{
-				{Name: "virtualmachines", Namespaced: true, Kind: "VirtualMachine", Verbs: []string{}},
 				{Name: "virtualmachines/console", Namespaced: true, Kind: "VirtualMachine", Verbs: []string{"get"}},
 			},
 		})

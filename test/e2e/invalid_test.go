@@ -208,7 +208,12 @@ func testDefaultClass(t *testing.T, srv *harness.Server) {
 	if r := srv.KubectlStdin(class("first-default"), "create", "-f", "-"); r.Err != nil {
 		t.Fatalf("first default class: %s", r)
 	}
-	t.Cleanup(func() { srv.Kubectl("delete", "vmclass", "first-default", "--ignore-not-found") })
+	// A class in use is kept until its machines are gone: delete the
+	// machine first.
+	t.Cleanup(func() {
+		srv.Kubectl("-n", "vms", "delete", "vm", "classless", "--ignore-not-found")
+		srv.Kubectl("delete", "vmclass", "first-default", "--ignore-not-found", "--wait=false")
+	})
 	r := srv.KubectlStdin(class("second-default"), "create", "-f", "-")
 	if r.Err == nil || !strings.Contains(r.Stderr, "multiple default virtual machine classes are prohibited") {
 		t.Fatalf("second default class: %s", r)

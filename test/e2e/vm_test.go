@@ -87,6 +87,9 @@ func login(t *testing.T, c *consoleProc, host string) {
 	_ = c.Send("cloud\n")
 	c.Expect(t, "Password:", time.Minute)
 	_ = c.Send("cloud\n")
+	// login discards what is typed before the shell runs: wait for the
+	// prompt first.
+	c.Expect(t, "$ ", 2*time.Minute)
 	if out, code := c.Run(t, "echo logged-in-as-$(id -un)", time.Minute); code != 0 || !strings.Contains(out, "logged-in-as-cloud") {
 		t.Fatalf("after login: %q (exit %d)", out, code)
 	}
@@ -295,6 +298,24 @@ func TestRunPolicies(t *testing.T) {
 	srv.MustKubectlStdin(fmt.Sprintf("apiVersion: virtualization.deckhouse.io/v1alpha2\nkind: VirtualImage\nmetadata: {name: tiny, namespace: vms}\nspec:\n  storage: ContainerRegistry\n  dataSource: {type: HTTP, http: {url: %q}}\n", url), "apply", "-f", "-")
 	waitLong(t, srv, "Ready", "-n", "vms", "get", "vi", "tiny", "-o", "jsonpath={.status.phase}")
 
+	t.Run("AlwaysOff", func(t *testing.T) {
+		srv.MustKubectlStdin(vmWithState("dormant", "AlwaysOff", ""), "apply", "-f", "-")
+		waitLong(t, srv, "Ready", "-n", "vms", "get", "vd", "dormant-root", "-o", "jsonpath={.status.phase}")
+		waitLong(t, srv, "Stopped", vmPhase("dormant")...)
+		r := d8(srv, srv.Kubeconfig, "v", "start", "-n", "vms", "dormant")
+		if r.Err == nil || !strings.Contains(r.Stdout+r.Stderr, "NotApplicableForVirtualMachineRunPolicy") {
+			t.Errorf("start of an AlwaysOff machine: %s", r)
+		}
+		// Switching to AlwaysOnUnlessStoppedManually starts it.
+		srv.MustKubectl("-n", "vms", "patch", "vm", "dormant", "--type", "merge", "-p", `{"spec":{"runPolicy":"AlwaysOnUnlessStoppedManually"}}`)
+		waitLong(t, srv, "Running", vmPhase("dormant")...)
+		// And back to AlwaysOff stops it.
+		srv.MustKubectl("-n", "vms", "patch", "vm", "dormant", "--type", "merge", "-p", `{"spec":{"runPolicy":"AlwaysOff"}}`)
+		waitLong(t, srv, "Stopped", vmPhase("dormant")...)
+		if ev := srv.MustKubectl("-n", "vms", "get", "events", "--field-selector", "involvedObject.name=dormant,reason=Stopping", "-o", "jsonpath={.items[*].message}"); !strings.Contains(ev, "AlwaysOff") {
+			t.Errorf("stop events: %q", ev)
+		}
+	})
 	t.Run("AlwaysOnPowerOff", func(t *testing.T) {
 		srv.MustKubectlStdin(vmWithState("always", "AlwaysOn", inlineUserData(powerOffOnce)), "apply", "-f", "-")
 		// The first boot powers off; AlwaysOn starts a second launcher,
@@ -366,11 +387,25 @@ stringData:
 		c := console(t, srv, srv.Kubeconfig, "-n", "vms", "manual")
 		login(t, c, "from-secret")
 		first := activePod(t, srv, "manual")
+		// A change that needs a restart waits for one (restartApprovalMode
+		// defaults to Manual) and says so in the Need restart column.
+		srv.MustKubectl("-n", "vms", "patch", "vm", "manual", "--type", "merge", "-p", `{"spec":{"memory":{"size":"320Mi"}}}`)
+		waitLong(t, srv, "True", "-n", "vms", "get", "vm", "manual", "-o", `jsonpath={.status.conditions[?(@.type=="AwaitingRestartToApplyConfiguration")].status}`)
+		if ch := srv.MustKubectl("-n", "vms", "get", "vm", "manual", "-o", "jsonpath={.status.restartAwaitingChanges}"); !strings.Contains(ch, `"path":"memory"`) {
+			t.Errorf("restartAwaitingChanges: %s", ch)
+		}
+		if cells := tableCells(srv.MustKubectl("-n", "vms", "get", "vm", "-o", "wide"), "manual"); cells["NEED RESTART"] != "True" {
+			t.Errorf("Need restart column: %v", cells)
+		}
 		if r := d8(srv, srv.Kubeconfig, "v", "restart", "-n", "vms", "manual", "--force", "-w"); r.Err != nil {
 			t.Fatalf("d8 v restart --force: %s", r)
 		}
 		if now := activePod(t, srv, "manual"); now == first {
 			t.Errorf("restart kept launcher %s", now)
+		}
+		waitLong(t, srv, "False", "-n", "vms", "get", "vm", "manual", "-o", `jsonpath={.status.conditions[?(@.type=="AwaitingRestartToApplyConfiguration")].status}`)
+		if m := srv.MustKubectl("-n", "vms", "get", "vm", "manual", "-o", "jsonpath={.status.resources.memory.size}"); m != "320Mi" {
+			t.Errorf("memory after the restart: %q", m)
 		}
 	})
 }
@@ -404,6 +439,21 @@ func TestVMSplitControllers(t *testing.T) {
 	waitLong(t, srv, "Running", vmPhase("split")...)
 	c := console(t, srv, srv.Kubeconfig, "-n", "vms", "split")
 	login(t, c, "split")
+
+	// One console at a time: a second client is told who holds it, and
+	// --force takes it over (the first session ends).
+	r := d8(srv, srv.Kubeconfig, "v", "console", "-n", "vms", "split", "--timeout", "5s")
+	if r.Err == nil || !strings.Contains(r.Stdout+r.Stderr, "in use by") || !strings.Contains(r.Stdout+r.Stderr, "--force") {
+		t.Errorf("a second console: %s", r)
+	}
+	c2 := console(t, srv, srv.Kubeconfig, "-n", "vms", "split", "--force")
+	c2.Expect(t, "Successfully connected to split console", time.Minute)
+	if err := c.wait(t, 30*time.Second); err != nil {
+		t.Errorf("the first console after a takeover: %v", err)
+	}
+	if out, code := c2.Run(t, "id -un", time.Minute); code != 0 || !strings.Contains(out, "cloud") {
+		t.Errorf("the taken-over session: %q (exit %d)", out, code)
+	}
 }
 
 // TestVMSurvivesServerKill kills `dvp server` with -9 while a machine runs:
@@ -443,6 +493,29 @@ func TestVMSurvivesServerKill(t *testing.T) {
 	// The console still reaches the same guest session.
 	c = console(t, srv, srv.Kubeconfig, "-n", "vms", "steady")
 	login(t, c, "steady")
+	_ = c.Send("\x1d")
+	_ = c.wait(t, 30*time.Second)
+
+	// A host reboot: the server and every pod process die. When the
+	// server comes back, the run policy starts the machine again, once.
+	srv.Kill()
+	srv.KillPods()
+	srv.Restart(true)
+	deadline := time.Now().Add(3 * time.Minute)
+	for {
+		now := activePod(t, srv, "steady")
+		if now != "" && now != pod && srv.MustKubectl(vmPhase("steady")...) == "Running" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the machine did not start again after the simulated reboot (pod %q)", now)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	time.Sleep(5 * time.Second)
+	if now := qemuPIDs(t, "steady"); len(now) != 1 {
+		t.Errorf("QEMU processes after the simulated reboot: %v, want one", now)
+	}
 }
 
 // qemuPIDs lists the QEMU processes of a machine in namespace vms.
