@@ -13,7 +13,7 @@ import (
 )
 
 // setupImageControllers registers one reconciler per image kind.
-// uploads, when not nil, serves images with an Upload data source.
+// uploads, when not nil, serves images and disks with an Upload data source.
 func setupImageControllers(mgr ctrl.Manager, o Options, uploads *importjob.Uploads) error {
 	kube, err := kubernetes.NewForConfig(mgr.GetConfig())
 	if err != nil {
@@ -29,7 +29,7 @@ func setupImageControllers(mgr ctrl.Manager, o Options, uploads *importjob.Uploa
 	}
 	// Disks are reconciled wherever images are: both belong to the same
 	// storage side of the platform.
-	if err := (&virtualdisk.Reconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorderFor("virtualdisk-controller"), Jobs: &env}).SetupWithManager(mgr); err != nil {
+	if err := (&virtualdisk.Reconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorderFor("virtualdisk-controller"), Jobs: &env, Uploads: uploads}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("virtualdisk controller: %w", err)
 	}
 	return nil

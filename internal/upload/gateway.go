@@ -126,7 +126,7 @@ func (g *Gateway) Serve(ctx context.Context, addr, certFile, keyFile string) err
 	return nil
 }
 
-// target is the image an upload Secret belongs to.
+// target is the image (or disk) an upload Secret belongs to.
 type target struct {
 	uid        types.UID
 	kind, name string
@@ -302,9 +302,9 @@ func (g *Gateway) lookup(ctx context.Context, token string) (*corev1.Secret, tar
 	return sec, tgt, nil
 }
 
-// resolve finds the image that owns sec. The DVCR repository comes from the
-// owner, never from the Secret, so a Secret a user forges in a namespace can
-// only reach images of that namespace.
+// resolve finds the image or disk that owns sec. The DVCR repository comes
+// from the owner, never from the Secret, so a Secret a user forges in a
+// namespace can only reach images and disks of that namespace.
 func (g *Gateway) resolve(ctx context.Context, sec *corev1.Secret) (target, bool, error) {
 	ref := metav1.GetControllerOf(sec)
 	if ref == nil || !strings.HasPrefix(ref.APIVersion, v1alpha2.GroupName+"/") {
@@ -326,6 +326,14 @@ func (g *Gateway) resolve(ctx context.Context, sec *corev1.Secret) (target, bool
 		}
 		obj = &v1alpha2.ClusterVirtualImage{}
 		tgt.repository = registry.CVIRepository(ref.Name)
+	case "VirtualDisk":
+		// A disk's upload lands in its own staging repository; the disk
+		// controller then writes it onto the disk's volume.
+		if sec.Name != SecretName("vd", ref.Name) {
+			return target{}, false, nil
+		}
+		key.Namespace, obj = sec.Namespace, &v1alpha2.VirtualDisk{}
+		tgt.repository = registry.VDRepository(sec.Namespace, ref.Name)
 	default:
 		return target{}, false, nil
 	}
@@ -350,6 +358,11 @@ func (g *Gateway) finish(obj client.Object, tgt target) (target, bool, error) {
 		typ, up, phase = o.Spec.DataSource.Type, o.Spec.DataSource.Upload, string(o.Status.Phase)
 	case *v1alpha2.ClusterVirtualImage:
 		typ, up, phase = o.Spec.DataSource.Type, o.Spec.DataSource.Upload, string(o.Status.Phase)
+	case *v1alpha2.VirtualDisk:
+		if ds := o.Spec.DataSource; ds != nil {
+			typ, up = ds.Type, ds.Upload
+		}
+		phase = string(o.Status.Phase)
 	}
 	if typ != v1alpha2.DataSourceTypeUpload || phase == "Ready" || phase == "Failed" {
 		return target{}, false, nil

@@ -72,7 +72,8 @@ func ParsePath(p string) (token string, ok bool) {
 	return token, true
 }
 
-// SecretName names the upload Secret of an image; prefix is "vi" or "cvi".
+// SecretName names the upload Secret of an image or disk; prefix is "vi",
+// "cvi" or "vd".
 func SecretName(prefix, imageName string) string { return prefix + "-upload-" + imageName }
 
 // NewSecret is a fresh upload Secret waiting for an upload. The caller sets

@@ -263,3 +263,72 @@ func TestCancel(t *testing.T) {
 		t.Fatalf("cancelled upload: %d %s", w.Code, w.Body)
 	}
 }
+
+// A VirtualDisk's upload goes to the disk's staging repository, tagged with
+// its UID; a Secret named for another disk, or a disk that no longer waits,
+// does not answer.
+func TestDiskUpload(t *testing.T) {
+	vd := &v1alpha2.VirtualDisk{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "vms", Name: "root", UID: "vd-uid"},
+		Spec: v1alpha2.VirtualDiskSpec{DataSource: &v1alpha2.VirtualDiskDataSource{Type: v1alpha2.DataSourceTypeUpload,
+			Upload: &v1alpha2.DataSourceUpload{Checksum: &v1alpha2.Checksum{SHA256: strings.Repeat("a", 64)}}}},
+		Status: v1alpha2.VirtualDiskStatus{Phase: v1alpha2.VirtualDiskPhaseWaitForUserUpload},
+	}
+	owned := func(name, token string) *corev1.Secret {
+		s := NewSecret("vms", name, token)
+		if err := controllerutil.SetControllerReference(vd, s, platform.Scheme()); err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	tok, err := NewToken()
+	if err != nil {
+		t.Fatal(err)
+	}
+	misnamed := "misnamedtoken-0123456789abcdef"
+	c := fake.NewClientBuilder().WithScheme(platform.Scheme()).
+		WithObjects(vd, owned(SecretName("vd", "root"), tok), owned(SecretName("vi", "root"), misnamed)).Build()
+	g := New(c, c, "dvcr.example:5443", []byte("0123456789abcdef0123456789abcdef"), "", t.TempDir())
+	var got image.Destination
+	var sums image.Checksums
+	g.Import = func(ctx context.Context, src image.Source, s image.Checksums, dst image.Destination, _ string, _ image.Progress) (image.Result, error) {
+		got, sums = dst, s
+		rc, _, _, err := src.Open(ctx)
+		if err != nil {
+			return image.Result{}, err
+		}
+		n, _ := io.Copy(io.Discard, rc)
+		return image.Result{Format: "raw", StoredBytes: n, UnpackedBytes: n}, nil
+	}
+	if w := put(g, misnamed, strings.NewReader("x")); w.Code != http.StatusNotFound {
+		t.Errorf("Secret named for an image but owned by a disk: %d %s", w.Code, w.Body)
+	}
+	if w := put(g, tok, strings.NewReader("hello")); w.Code != http.StatusOK || !strings.Contains(w.Body.String(), "VirtualDisk root") {
+		t.Fatalf("disk upload: %d %s", w.Code, w.Body)
+	}
+	if got.Repository != "dvcr.example:5443/vd/vms/root" || got.Tag != "vd-uid" || got.Username != "push@vd/vms/root" {
+		t.Errorf("destination %+v", got)
+	}
+	if len(sums) == 0 {
+		t.Error("the disk's checksum was not passed on")
+	}
+	s := &corev1.Secret{}
+	if err := c.Get(context.Background(), client.ObjectKey{Namespace: "vms", Name: "vd-upload-root"}, s); err != nil || State(s) != StateSucceeded {
+		t.Fatalf("secret %v %v", State(s), err)
+	}
+
+	// A Failed disk takes no upload, even with a fresh token.
+	tok2, _ := NewToken()
+	vd2 := vd.DeepCopy()
+	vd2.ResourceVersion, vd2.Name, vd2.UID, vd2.Status.Phase = "", "failed", "uid-2", v1alpha2.VirtualDiskPhaseFailed
+	vd = vd2
+	if err := c.Create(context.Background(), vd2); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Create(context.Background(), owned(SecretName("vd", "failed"), tok2)); err != nil {
+		t.Fatal(err)
+	}
+	if w := put(g, tok2, strings.NewReader("x")); w.Code != http.StatusNotFound {
+		t.Errorf("upload to a Failed disk: %d %s", w.Code, w.Body)
+	}
+}

@@ -52,9 +52,18 @@ func (v *diskValidator) ValidateUpdate(_ context.Context, old, vd *v1alpha2.Virt
 	if oldSize != nil && size != nil && size.Cmp(*oldSize) != 0 && old.Status.Phase == v1alpha2.VirtualDiskPhaseMigrating {
 		errs = append(errs, field.Forbidden(sizePath, "the size cannot be changed while the disk is migrating"))
 	}
-	if diskProvisioned(old) && !equality.Semantic.DeepEqual(old.Spec.DataSource, vd.Spec.DataSource) {
-		errs = append(errs, field.Forbidden(field.NewPath("spec", "dataSource"),
-			"data source cannot be changed if the VirtualDisk has already been provisioned"))
+	if !equality.Semantic.DeepEqual(old.Spec.DataSource, vd.Spec.DataSource) {
+		switch {
+		case diskProvisioned(old):
+			errs = append(errs, field.Forbidden(field.NewPath("spec", "dataSource"),
+				"data source cannot be changed if the VirtualDisk has already been provisioned"))
+		case old.Status.Target.PersistentVolumeClaim != "":
+			// The claim was sized for this source and is being written
+			// from it (for HTTP, registry and upload sources, from the
+			// copy already imported into DVCR).
+			errs = append(errs, field.Forbidden(field.NewPath("spec", "dataSource"),
+				"data source cannot be changed once the VirtualDisk's PersistentVolumeClaim has been made for it: delete and recreate the disk"))
+		}
 	}
 	return nil, invalid("VirtualDisk", vd.Name, errs)
 }

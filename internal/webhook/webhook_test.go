@@ -61,6 +61,17 @@ func TestDiskUpdate(t *testing.T) {
 	old.Status.Phase = v1alpha2.VirtualDiskPhasePending
 	_, err = v.ValidateUpdate(ctx, old, changed)
 	wantErr(t, "data source while pending", err, "")
+	// A disk from HTTP may change its source while it imports; once the
+	// data is in DVCR and its claim made, it may not.
+	old.Spec.DataSource = &v1alpha2.VirtualDiskDataSource{Type: v1alpha2.DataSourceTypeHTTP, HTTP: &v1alpha2.DataSourceHTTP{URL: "http://example.com/a.img"}}
+	old.Status.Phase = v1alpha2.VirtualDiskPhaseProvisioning
+	_, err = v.ValidateUpdate(ctx, old, changed)
+	wantErr(t, "HTTP source while importing", err, "")
+	old.Status.Phase, old.Status.Target.PersistentVolumeClaim = v1alpha2.VirtualDiskPhaseWaitForFirstConsumer, "vd-d-uid"
+	_, err = v.ValidateUpdate(ctx, old, changed)
+	wantErr(t, "HTTP source once imported", err, "data source cannot be changed once the VirtualDisk's PersistentVolumeClaim has been made for it")
+	_, err = v.ValidateUpdate(ctx, old, old.DeepCopy())
+	wantErr(t, "unchanged HTTP source", err, "")
 }
 
 func ip(typ v1alpha2.VirtualMachineIPAddressType, static string, phase v1alpha2.VirtualMachineIPAddressPhase, addr string) *v1alpha2.VirtualMachineIPAddress {

@@ -44,6 +44,9 @@ type Job struct {
 	SourceRepository string
 	Repository       string // target DVCR repository
 	Tag              string
+	// Annotations go on the importer pod, so the owner can tell what the
+	// running import was made for.
+	Annotations map[string]string
 
 	// dvcrAddress is set by ReconcileImage for DVCR-to-DVCR sources.
 	dvcrAddress string
@@ -156,6 +159,16 @@ func terminationMessage(pod *corev1.Pod) string {
 	return ""
 }
 
+// PodProgress reads the progress a running worker pod (importer or disk
+// fill) last logged: percent (-1 when unknown) and bytes per second.
+func (e *Env) PodProgress(ctx context.Context, pod *corev1.Pod) (percent float64, speed int64) {
+	out := Outcome{Progress: -1}
+	if e.Kube != nil && pod.Status.Phase == corev1.PodRunning {
+		e.readProgress(ctx, pod, &out)
+	}
+	return out.Progress, out.Speed
+}
+
 // readProgress parses the importer's last log line:
 // "progress <percent|-> <received> <total|-> <bytes-per-second>".
 func (e *Env) readProgress(ctx context.Context, pod *corev1.Pod, out *Outcome) {
@@ -231,6 +244,9 @@ func (e *Env) create(ctx context.Context, job *Job) error {
 	pod := WorkerPod(job.Namespace, job.Name, []string{"dvp-worker", "import"}, env,
 		[]corev1.VolumeMount{{Name: "importer", MountPath: mountDir, ReadOnly: true}}, nil,
 		[]corev1.Volume{{Name: "importer", VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{SecretName: secretName(job)}}}})
+	if len(job.Annotations) > 0 {
+		pod.Annotations = job.Annotations
+	}
 	if err := controllerutil.SetControllerReference(job.Owner, pod, e.Client.Scheme()); err != nil {
 		return err
 	}

@@ -45,12 +45,15 @@ type Uploads struct {
 	CAFile  string
 }
 
-// UploadTarget says where an image's upload Secret lives.
+// UploadTarget says where an image's (or disk's) upload Secret lives.
 type UploadTarget struct {
 	Uploads    *Uploads
-	Kind       string // VirtualImage or ClusterVirtualImage, for messages
+	Kind       string // VirtualImage, ClusterVirtualImage or VirtualDisk, for messages
 	Namespace  string
 	SecretName string
+	// DoneReason is the reason of the event sent once the upload is in
+	// DVCR; "" is Ready (an image is Ready then, a disk is not yet).
+	DoneReason string
 }
 
 // UploadImage is implemented by Image adapters of kinds that accept uploads.
@@ -74,9 +77,17 @@ func uploadTarget(img Image) (UploadImage, *UploadTarget) {
 	return ui, t
 }
 
+// CancelUpload stops a running upload of obj and removes its upload Secret
+// (idempotent).
+func CancelUpload(ctx context.Context, c client.Client, obj client.Object, t *UploadTarget) error {
+	return cancelUpload(ctx, c, obj, t)
+}
+
 // cancelUpload stops a running upload and removes the upload Secret.
 func cancelUpload(ctx context.Context, c client.Client, obj client.Object, t *UploadTarget) error {
-	t.Uploads.Gateway.Cancel(obj.GetUID())
+	if t.Uploads != nil && t.Uploads.Gateway != nil {
+		t.Uploads.Gateway.Cancel(obj.GetUID())
+	}
 	s := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: t.Namespace, Name: t.SecretName}}
 	if err := c.Delete(ctx, s); err != nil && !apierrors.IsNotFound(err) {
 		return err
@@ -84,11 +95,19 @@ func cancelUpload(ctx context.Context, c client.Client, obj client.Object, t *Up
 	return nil
 }
 
-// reconcileUpload drives an image whose data comes from the upload gateway:
-// it creates the upload Secret with a fresh token, shows the upload URL,
-// expires the wait, and maps the gateway's record to the status.
+// reconcileUpload drives an image whose data comes from the upload gateway.
 func reconcileUpload(ctx context.Context, c client.Client, jobs *Env, rec record.EventRecorder, img Image, ui UploadImage, t *UploadTarget) (ctrl.Result, error) {
-	obj, st, u := img.Object(), img.Status(), t.Uploads
+	registryURL := fmt.Sprintf("%s/%s", jobs.DVCRHost, imageRepository(img))
+	return ReconcileUpload(ctx, c, rec, img.Object(), img.Status(), t, registryURL, ui.SetUploadURLs)
+}
+
+// ReconcileUpload drives an object whose data comes from the upload gateway:
+// it creates the upload Secret (t.SecretName, owned by obj) with a fresh
+// token, shows the upload URL through setURLs, expires the wait, and maps the
+// gateway's record to st: phase WaitForUserUpload, Provisioning, Ready (the
+// data is in DVCR) or Failed. registryURL names the target in events.
+func ReconcileUpload(ctx context.Context, c client.Client, rec record.EventRecorder, obj client.Object, st ImageStatus, t *UploadTarget, registryURL string, setURLs func(command string, urls *v1alpha2.ImageUploadURLs)) (ctrl.Result, error) {
+	u := t.Uploads
 	sec := &corev1.Secret{}
 	err := c.Get(ctx, client.ObjectKey{Namespace: t.Namespace, Name: t.SecretName}, sec)
 	if apierrors.IsNotFound(err) {
@@ -128,9 +147,8 @@ func reconcileUpload(ctx context.Context, c client.Client, jobs *Env, rec record
 		}
 	}
 	url := u.BaseURL + upload.PathPrefix + string(sec.Data[upload.KeyToken])
-	ui.SetUploadURLs(fmt.Sprintf("curl --cacert %s %s -T example.iso", u.CAFile, url), &v1alpha2.ImageUploadURLs{External: url, InCluster: url})
+	setURLs(fmt.Sprintf("curl --cacert %s %s -T example.iso", u.CAFile, url), &v1alpha2.ImageUploadURLs{External: url, InCluster: url})
 	st.SetDatasource(true, "DatasourceReady", "")
-	registryURL := fmt.Sprintf("%s/%s", jobs.DVCRHost, imageRepository(img))
 
 	var out Outcome
 	switch upload.State(sec) {
@@ -211,7 +229,11 @@ func reconcileUpload(ctx context.Context, c client.Client, jobs *Env, rec record
 		st.SetReady(false, "Provisioning", "Receiving the upload into DVCR.")
 		return ctrl.Result{RequeueAfter: time.Second}, nil
 	case Succeeded:
-		rec.Eventf(obj, corev1.EventTypeNormal, "Ready", "Uploaded a %s image of %s into %s", out.Result.Format, st.Size.Unpacked, registryURL)
+		reason := t.DoneReason
+		if reason == "" {
+			reason = "Ready"
+		}
+		rec.Eventf(obj, corev1.EventTypeNormal, reason, "Uploaded a %s image of %s into %s", out.Result.Format, st.Size.Unpacked, registryURL)
 	case Failed:
 		if msg != "" && !wasFailed {
 			rec.Event(obj, corev1.EventTypeWarning, "UploadFailed", msg)

@@ -27,8 +27,11 @@ import (
 type Reconciler struct {
 	Client   client.Client
 	Recorder record.EventRecorder
-	// Jobs gives access to DVCR for disks made from images.
+	// Jobs gives access to DVCR for disks made from images, and runs the
+	// imports of disks from HTTP and container images.
 	Jobs *importjob.Env
+	// Uploads, when set, serves disks with an Upload data source.
+	Uploads *importjob.Uploads
 }
 
 // SetupWithManager registers the reconciler; claims it owns trigger it.
@@ -37,6 +40,8 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 		For(&v1alpha2.VirtualDisk{}).
 		Owns(&corev1.PersistentVolumeClaim{}).
 		Owns(&corev1.Pod{}).
+		// Upload Secrets: the gateway records an upload's outcome there.
+		Owns(&corev1.Secret{}).
 		Watches(&v1alpha2.VirtualMachine{}, handler.EnqueueRequestsFromMapFunc(func(_ context.Context, o client.Object) []reconcile.Request {
 			vm, ok := o.(*v1alpha2.VirtualMachine)
 			if !ok {
@@ -67,9 +72,20 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.
 		// running machine has the disk attached.
 		return r.finalize(ctx, vd)
 	}
-	if !controllerutil.ContainsFinalizer(vd, Finalizer) {
-		patch := client.MergeFrom(vd.DeepCopy())
-		controllerutil.AddFinalizer(vd, Finalizer)
+	staged := r.Jobs != nil && stagedSource(vd.Spec.DataSource)
+	pvc, err := r.claim(ctx, vd)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	// Until its claim holds the data, a disk from HTTP, a registry or an
+	// upload may have data in DVCR to delete.
+	staging := staged && (pvc == nil || pvc.Annotations[FilledAnnotation] != string(vd.UID))
+	patch := client.MergeFrom(vd.DeepCopy())
+	added := controllerutil.AddFinalizer(vd, Finalizer)
+	if staging && controllerutil.AddFinalizer(vd, importjob.Finalizer) {
+		added = true
+	}
+	if added {
 		if err := r.Client.Patch(ctx, vd, patch); err != nil {
 			return ctrl.Result{}, err
 		}
@@ -86,6 +102,16 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.
 	if err := r.observeUsers(ctx, vd); err != nil {
 		return ctrl.Result{}, err
 	}
+	if !staging && controllerutil.ContainsFinalizer(vd, importjob.Finalizer) {
+		// The data is on the disk (or the source changed to one that
+		// does not go through DVCR): the staged copy goes.
+		if err := r.dropStage(ctx, vd); err != nil {
+			return ctrl.Result{}, err
+		}
+	}
+	if staged {
+		return r.reconcileStaged(ctx, vd, pvc)
+	}
 	var src *source
 	size := vd.Spec.PersistentVolumeClaim.Size
 	if ds := vd.Spec.DataSource; ds != nil && ds.Type == v1alpha2.DataSourceTypeObjectRef && r.Jobs != nil {
@@ -99,8 +125,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.
 		setCondition(vd, v1alpha2.VirtualDiskConditionDatasourceReady, true, "DatasourceReady", "")
 		q, err := diskSize(vd, s)
 		if err != nil {
-			vd.Status.Phase = v1alpha2.VirtualDiskPhaseFailed
-			setCondition(vd, v1alpha2.VirtualDiskConditionReady, false, string(v1alpha2.VirtualDiskReasonProvisioningFailed), err.Error())
+			r.failed(vd, err.Error())
 			return ctrl.Result{}, nil
 		}
 		src, size = &s, &q
@@ -112,38 +137,162 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.
 		return ctrl.Result{}, nil
 	}
 
+	class, ok := r.observeStorageClass(ctx, vd)
+	if !ok {
+		return ctrl.Result{RequeueAfter: 10 * time.Second}, nil
+	}
+	if pvc == nil {
+		if pvc, err = r.ensureClaim(ctx, vd, class, *size); err != nil {
+			return ctrl.Result{}, err
+		}
+	}
+	vd.Status.Target.PersistentVolumeClaim = pvc.Name
+	if src != nil {
+		if done, res, err := r.write(ctx, vd, pvc, *src, 0); !done || err != nil {
+			return res, err
+		}
+	}
+	return r.observeClaim(ctx, vd, class, pvc, *size)
+}
+
+// reconcileStaged makes a disk from HTTP, a container image or an upload:
+// stage 1 imports the data into DVCR while the disk has no claim; then the
+// claim is created with the size known and filled from DVCR.
+func (r *Reconciler) reconcileStaged(ctx context.Context, vd *v1alpha2.VirtualDisk, pvc *corev1.PersistentVolumeClaim) (ctrl.Result, error) {
+	if vd.Status.Phase == v1alpha2.VirtualDiskPhaseFailed && vd.Status.ObservedGeneration == vd.Generation {
+		// Failed stays Failed until the spec changes; the importer pod
+		// and Secrets stay for inspection until the disk is deleted.
+		return ctrl.Result{}, nil
+	}
+	class, ok := r.observeStorageClass(ctx, vd)
+	if !ok {
+		return ctrl.Result{RequeueAfter: 10 * time.Second}, nil
+	}
+	var size resource.Quantity
+	src := stagedImage(vd, 0)
+	if pvc == nil {
+		res, unpacked, done, err := r.importToDVCR(ctx, vd)
+		if err != nil || !done {
+			return res, err
+		}
+		src = stagedImage(vd, unpacked)
+		if size, err = diskSize(vd, src); err != nil {
+			r.failed(vd, err.Error())
+			return ctrl.Result{}, nil
+		}
+		if pvc, err = r.ensureClaim(ctx, vd, class, size); err != nil {
+			return ctrl.Result{}, err
+		}
+	} else {
+		// The claim was made with the size the data needs.
+		size = pvc.Spec.Resources.Requests[corev1.ResourceStorage]
+		if s := vd.Spec.PersistentVolumeClaim.Size; s != nil {
+			size = *s
+		}
+	}
+	vd.Status.Target.PersistentVolumeClaim = pvc.Name
+	if done, res, err := r.write(ctx, vd, pvc, src, stageShare); !done || err != nil {
+		return res, err
+	}
+	res, err := r.observeClaim(ctx, vd, class, pvc, size)
+	if p := vd.Status.Phase; p == v1alpha2.VirtualDiskPhaseProvisioning || p == v1alpha2.VirtualDiskPhaseWaitForFirstConsumer {
+		// The data is in DVCR: half way.
+		vd.Status.Progress = importjob.FormatProgress(stageShare)
+	}
+	return res, err
+}
+
+// write fills a bound claim with src once. done is true when there is
+// nothing (more) to write; progress runs from base to 100%.
+func (r *Reconciler) write(ctx context.Context, vd *v1alpha2.VirtualDisk, pvc *corev1.PersistentVolumeClaim, src source, base float64) (done bool, res ctrl.Result, err error) {
+	if pvc.Status.Phase != corev1.ClaimBound || pvc.Annotations[FilledAnnotation] == src.uid {
+		return true, ctrl.Result{}, nil
+	}
+	phase, msg, progress, err := r.fill(ctx, vd, pvc, src)
+	switch {
+	case err != nil:
+		return false, ctrl.Result{}, err
+	case phase == fillFailed:
+		r.failed(vd, msg)
+		return false, ctrl.Result{}, nil
+	case phase == fillRunning:
+		vd.Status.Phase = v1alpha2.VirtualDiskPhaseProvisioning
+		if vd.Status.Progress == "" {
+			vd.Status.Progress = importjob.FormatProgress(base)
+		}
+		if progress >= 0 {
+			setProgress(vd, base+min(progress, 99.9)*(100-base)/100)
+		}
+		setCondition(vd, v1alpha2.VirtualDiskConditionReady, false, string(v1alpha2.VirtualDiskReasonProvisioning), "writing the image onto the disk")
+		return false, ctrl.Result{RequeueAfter: time.Second}, nil
+	}
+	if src.uid == string(vd.UID) {
+		// Written from the disk's own staged copy: it is not needed any more.
+		if err := r.dropStage(ctx, vd); err != nil {
+			return false, ctrl.Result{}, err
+		}
+	}
+	return true, ctrl.Result{}, nil
+}
+
+// failed marks the disk Failed with msg, with an event when it was not
+// Failed already.
+func (r *Reconciler) failed(vd *v1alpha2.VirtualDisk, msg string) {
+	if vd.Status.Phase != v1alpha2.VirtualDiskPhaseFailed {
+		r.Recorder.Event(vd, corev1.EventTypeWarning, "ProvisioningFailed", msg)
+	}
+	vd.Status.Phase, vd.Status.DownloadSpeed = v1alpha2.VirtualDiskPhaseFailed, nil
+	setCondition(vd, v1alpha2.VirtualDiskConditionReady, false, string(v1alpha2.VirtualDiskReasonProvisioningFailed), msg)
+}
+
+// dropStage deletes the disk's stage-1 leftovers (see forgetStage) and then
+// the finalizer that stood for them.
+func (r *Reconciler) dropStage(ctx context.Context, vd *v1alpha2.VirtualDisk) error {
+	if r.Jobs != nil {
+		if err := r.forgetStage(ctx, vd); err != nil {
+			return err
+		}
+	}
+	// Patch a copy: the answer would replace the status this reconcile
+	// is building.
+	cp := vd.DeepCopy()
+	patch := client.MergeFrom(cp.DeepCopy())
+	if !controllerutil.RemoveFinalizer(cp, importjob.Finalizer) {
+		return nil
+	}
+	if err := r.Client.Patch(ctx, cp, patch); err != nil {
+		return client.IgnoreNotFound(err)
+	}
+	vd.Finalizers, vd.ResourceVersion = cp.Finalizers, cp.ResourceVersion
+	return nil
+}
+
+// claim is the disk's claim, nil while there is none.
+func (r *Reconciler) claim(ctx context.Context, vd *v1alpha2.VirtualDisk) (*corev1.PersistentVolumeClaim, error) {
+	pvc := &corev1.PersistentVolumeClaim{}
+	err := r.Client.Get(ctx, client.ObjectKey{Namespace: vd.Namespace, Name: ClaimName(vd)}, pvc)
+	if apierrors.IsNotFound(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return pvc, nil
+}
+
+// observeStorageClass resolves the disk's class into the status; ok is
+// false (the disk Pending, saying why) while there is none.
+func (r *Reconciler) observeStorageClass(ctx context.Context, vd *v1alpha2.VirtualDisk) (*storagev1.StorageClass, bool) {
 	class, err := r.storageClass(ctx, vd)
 	if err != nil {
 		vd.Status.Phase = v1alpha2.VirtualDiskPhasePending
 		setCondition(vd, v1alpha2.VirtualDiskConditionStorageClassReady, false, string(v1alpha2.VirtualDiskReasonStorageClassNotReady), err.Error())
 		setCondition(vd, v1alpha2.VirtualDiskConditionReady, false, "StorageClassIsNotReady", err.Error())
-		return ctrl.Result{RequeueAfter: 10 * time.Second}, nil
+		return nil, false
 	}
 	setCondition(vd, v1alpha2.VirtualDiskConditionStorageClassReady, true, string(v1alpha2.VirtualDiskReasonStorageClassReady), "")
 	vd.Status.StorageClassName = class.Name
-
-	pvc, err := r.ensureClaim(ctx, vd, class, *size)
-	if err != nil {
-		return ctrl.Result{}, err
-	}
-	vd.Status.Target.PersistentVolumeClaim = pvc.Name
-	if src != nil && pvc.Status.Phase == corev1.ClaimBound && pvc.Annotations[FilledAnnotation] != src.uid {
-		phase, msg, err := r.fill(ctx, vd, pvc, *src)
-		switch {
-		case err != nil:
-			return ctrl.Result{}, err
-		case phase == fillFailed:
-			vd.Status.Phase = v1alpha2.VirtualDiskPhaseFailed
-			setCondition(vd, v1alpha2.VirtualDiskConditionReady, false, string(v1alpha2.VirtualDiskReasonProvisioningFailed), msg)
-			r.Recorder.Event(vd, corev1.EventTypeWarning, "ProvisioningFailed", msg)
-			return ctrl.Result{}, nil
-		case phase == fillRunning:
-			vd.Status.Phase, vd.Status.Progress = v1alpha2.VirtualDiskPhaseProvisioning, "0%"
-			setCondition(vd, v1alpha2.VirtualDiskConditionReady, false, string(v1alpha2.VirtualDiskReasonProvisioning), "writing the image onto the disk")
-			return ctrl.Result{RequeueAfter: time.Second}, nil
-		}
-	}
-	return r.observeClaim(ctx, vd, class, pvc, *size)
+	return class, true
 }
 
 // storageClass is the disk's class, else the cluster default.
@@ -189,6 +338,9 @@ func (r *Reconciler) ensureClaim(ctx context.Context, vd *v1alpha2.VirtualDisk, 
 		return nil, err
 	}
 	if err := r.Client.Create(ctx, pvc); err != nil {
+		if apierrors.IsAlreadyExists(err) { // the cache is behind
+			return pvc, r.Client.Get(ctx, client.ObjectKeyFromObject(pvc), pvc)
+		}
 		return nil, fmt.Errorf("creating PersistentVolumeClaim %s: %w", pvc.Name, err)
 	}
 	r.Recorder.Eventf(vd, corev1.EventTypeNormal, "Provisioning", "Created PersistentVolumeClaim %s on StorageClass %s", pvc.Name, class.Name)

@@ -6,5 +6,6 @@
 // Blank disks, and disks from a Ready VirtualImage or ClusterVirtualImage: a
 // vd-importer pod writes the image from DVCR onto the claim (raw on the Block
 // volume) once it is bound. Disks straight from HTTP, registries and uploads
-// are not supported yet.
+// are first imported into DVCR (repository vd/<namespace>/<name>) with the
+// image import machinery, then written the same way; see dvcr.go.
 package virtualdisk

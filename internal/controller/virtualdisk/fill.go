@@ -83,15 +83,16 @@ const (
 )
 
 // fill runs the vd-importer pod that writes the image onto the claim, once.
-func (r *Reconciler) fill(ctx context.Context, vd *v1alpha2.VirtualDisk, pvc *corev1.PersistentVolumeClaim, src source) (fillPhase, string, error) {
+// While it runs, progress is the pod's percentage (-1 when unknown).
+func (r *Reconciler) fill(ctx context.Context, vd *v1alpha2.VirtualDisk, pvc *corev1.PersistentVolumeClaim, src source) (phase fillPhase, msg string, progress float64, err error) {
 	name := "vd-importer-" + vd.Name
 	pod := &corev1.Pod{}
-	err := r.Client.Get(ctx, client.ObjectKey{Namespace: vd.Namespace, Name: name}, pod)
+	err = r.Client.Get(ctx, client.ObjectKey{Namespace: vd.Namespace, Name: name}, pod)
 	if apierrors.IsNotFound(err) {
-		return fillRunning, "", r.createFillPod(ctx, vd, pvc, src, name)
+		return fillRunning, "", 0, r.createFillPod(ctx, vd, pvc, src, name)
 	}
 	if err != nil {
-		return fillRunning, "", err
+		return fillRunning, "", -1, err
 	}
 	switch pod.Status.Phase {
 	case corev1.PodSucceeded:
@@ -101,18 +102,19 @@ func (r *Reconciler) fill(ctx context.Context, vd *v1alpha2.VirtualDisk, pvc *co
 		}
 		pvc.Annotations[FilledAnnotation] = src.uid
 		if err := r.Client.Patch(ctx, pvc, patch); err != nil {
-			return fillRunning, "", err
+			return fillRunning, "", -1, err
 		}
-		return fillDone, "", r.deleteFill(ctx, vd.Namespace, name)
+		return fillDone, "", 100, r.deleteFill(ctx, vd.Namespace, name)
 	case corev1.PodFailed:
 		var res struct{ Error, Reason string }
 		msg := importjob.TerminationMessage(pod)
 		if json.Unmarshal([]byte(msg), &res) != nil || res.Error == "" {
 			res.Error = msg
 		}
-		return fillFailed, res.Error, nil
+		return fillFailed, res.Error, -1, nil
 	}
-	return fillRunning, "", nil
+	p, _ := r.Jobs.PodProgress(ctx, pod)
+	return fillRunning, "", p, nil
 }
 
 func (r *Reconciler) createFillPod(ctx context.Context, vd *v1alpha2.VirtualDisk, pvc *corev1.PersistentVolumeClaim, src source, name string) error {

@@ -14,6 +14,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
 	"github.com/virtlab/dvp/api/v1alpha2"
+	"github.com/virtlab/dvp/internal/controller/importjob"
 )
 
 // Finalizer keeps a deleted disk (and its claim, and the data) while a
@@ -75,6 +76,13 @@ func (r *Reconciler) observeUsers(ctx context.Context, vd *v1alpha2.VirtualDisk)
 // finalize lets a deleted disk go once no running machine has it attached;
 // until then it stays Terminating and names the machines.
 func (r *Reconciler) finalize(ctx context.Context, vd *v1alpha2.VirtualDisk) (ctrl.Result, error) {
+	if controllerutil.ContainsFinalizer(vd, importjob.Finalizer) {
+		// Whatever stage it was in: stop the import or upload, delete the
+		// importer pod, the Secrets and the staged copy in DVCR.
+		if err := r.dropStage(ctx, vd); err != nil {
+			return ctrl.Result{}, err
+		}
+	}
 	if !controllerutil.ContainsFinalizer(vd, Finalizer) {
 		return ctrl.Result{}, nil
 	}
