@@ -25,6 +25,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/yaml"
 
@@ -43,6 +44,9 @@ func main() {
 	flag.Parse()
 	cfg, err := clientcmd.BuildConfigFromFlags("", *kubeconfig)
 	benchutil.Must(err)
+	// The polls below must not be throttled by client-go's default 5 QPS,
+	// or the benchmark would measure its own rate limiter.
+	cfg.QPS, cfg.Burst = 1000, 1000
 	dyn, err := dynamic.NewForConfig(cfg)
 	benchutil.Must(err)
 	ctx := context.Background()
@@ -54,9 +58,14 @@ func main() {
 metadata: {name: bench, namespace: default}, spec: {storage: ContainerRegistry, dataSource: {type: HTTP, http: {url: "http://%s/%s"}}}}`, l.Addr(), filepath.Base(*image)))
 	apply(ctx, dyn, "virtualdisks", `{apiVersion: virtualization.deckhouse.io/v1alpha2, kind: VirtualDisk,
 metadata: {name: bench-root, namespace: default}, spec: {dataSource: {type: ObjectRef, objectRef: {kind: VirtualImage, name: bench}}}}`)
+	fmt.Fprintln(os.Stderr, "waiting for the disk")
 	waitPhase(ctx, dyn, "virtualdisks", "bench-root", "Ready")
+	fmt.Fprintln(os.Stderr, "disk Ready")
 
 	var toQEMU, toByte, toRunning []time.Duration
+	var toCreated, toPod, toScheduled, toPodRunning []time.Duration
+	kube, err := kubernetes.NewForConfig(cfg)
+	benchutil.Must(err)
 	var argv []string
 	var runDir string
 	var rss rssSample
@@ -64,13 +73,18 @@ metadata: {name: bench-root, namespace: default}, spec: {dataSource: {type: Obje
 		t0 := time.Now()
 		apply(ctx, dyn, "virtualmachines", `{apiVersion: virtualization.deckhouse.io/v1alpha2, kind: VirtualMachine,
 metadata: {name: bench-vm, namespace: default}, spec: {virtualMachineClassName: generic, runPolicy: AlwaysOn,
-cpu: {cores: 1, coreFraction: 100%}, memory: {size: 256Mi}, blockDeviceRefs: [{kind: VirtualDisk, name: bench-root}]}}`)
+terminationGracePeriodSeconds: 1, cpu: {cores: 1, coreFraction: 100%}, memory: {size: 256Mi}, blockDeviceRefs: [{kind: VirtualDisk, name: bench-root}]}}`)
+		toCreated = append(toCreated, time.Since(t0))
+		stages := make(chan [3]time.Duration, 1)
+		go func() { stages <- podStages(ctx, kube, t0) }()
 		pid := waitProcess("guest=default_bench-vm,")
 		toQEMU = append(toQEMU, time.Since(t0))
 		firstByte(fmt.Sprintf("/proc/%d/cwd/serial.sock", pid))
 		toByte = append(toByte, time.Since(t0))
 		waitPhase(ctx, dyn, "virtualmachines", "bench-vm", "Running")
 		toRunning = append(toRunning, time.Since(t0))
+		st := <-stages
+		toPod, toScheduled, toPodRunning = append(toPod, st[0]), append(toScheduled, st[1]), append(toPodRunning, st[2])
 		if i == 0 {
 			argv, runDir = capture(pid)
 			time.Sleep(5 * time.Second) // let the guest settle before weighing it
@@ -78,6 +92,7 @@ cpu: {cores: 1, coreFraction: 100%}, memory: {size: 256Mi}, blockDeviceRefs: [{k
 		}
 		benchutil.Must(dyn.Resource(gvr("virtualmachines")).Namespace("default").Delete(ctx, "bench-vm", metav1.DeleteOptions{}))
 		waitGone(ctx, dyn, pid)
+		fmt.Fprintf(os.Stderr, "iteration %d: QEMU %v, first byte %v, Running %v\n", i, toQEMU[i], toByte[i], toRunning[i])
 	}
 
 	var byHand, byHandByte []time.Duration
@@ -91,6 +106,10 @@ cpu: {cores: 1, coreFraction: 100%}, memory: {size: 256Mi}, blockDeviceRefs: [{k
 	}
 	fmt.Printf("%-52s %8s %8s %8s\n", "VM with a Ready disk, from start request", "p50", "p95", "max")
 	report("by hand: exec -> QEMU process", byHand)
+	report("platform: create call returns (admission)", toCreated)
+	report("platform: kubectl apply -> launcher pod created", toPod)
+	report("platform: kubectl apply -> launcher pod scheduled", toScheduled)
+	report("platform: kubectl apply -> launcher pod Running", toPodRunning)
 	report("platform: kubectl apply -> QEMU process", toQEMU)
 	report("by hand: exec -> first serial byte", byHandByte)
 	report("platform: kubectl apply -> first serial byte", toByte)
@@ -102,6 +121,31 @@ cpu: {cores: 1, coreFraction: 100%}, memory: {size: 256Mi}, blockDeviceRefs: [{k
 	fmt.Printf("  launcher (dvp-worker launch)   RSS %6.1f MiB\n", mib(rss.launcher))
 	fmt.Printf("  supervisor (dvp-worker)        RSS %6.1f MiB\n", mib(rss.supervisor))
 	fmt.Printf("  platform overhead per machine      %6.1f MiB (launcher + supervisor)\n", mib(rss.launcher+rss.supervisor))
+}
+
+// podStages polls the launcher pod: when it exists, has a node, runs.
+func podStages(ctx context.Context, kube kubernetes.Interface, t0 time.Time) (out [3]time.Duration) {
+	for out[2] == 0 && time.Since(t0) < time.Minute {
+		pods, err := kube.CoreV1().Pods("default").List(ctx, metav1.ListOptions{LabelSelector: "vm.virtualization.deckhouse.io/name=bench-vm"})
+		if err == nil {
+			for _, p := range pods.Items {
+				if p.DeletionTimestamp != nil {
+					continue
+				}
+				if out[0] == 0 {
+					out[0] = time.Since(t0)
+				}
+				if out[1] == 0 && p.Spec.NodeName != "" {
+					out[1] = time.Since(t0)
+				}
+				if p.Status.Phase == "Running" {
+					out[2] = time.Since(t0)
+				}
+			}
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	return out
 }
 
 func mib(b int64) float64 { return float64(b) / (1 << 20) }
