@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/virtlab/dvp/internal/fsutil"
 	"github.com/virtlab/dvp/internal/image"
 )
 
@@ -71,26 +72,8 @@ func importConfigFromEnv(getenv func(string) string) (importConfig, error) {
 	return c, nil
 }
 
-// resolvePath finds a file the pod spec names: processes run with a root
-// of symlinks at the paths a container would see (DVP_ROOT). An absolute
-// path is looked up there first; a relative one is relative to the root.
-func resolvePath(root, p string) string {
-	if p == "" || root == "" {
-		return p
-	}
-	if !filepath.IsAbs(p) {
-		return filepath.Join(root, p)
-	}
-	if under := filepath.Join(root, p); exists(under) {
-		return under
-	}
-	return p
-}
-
-func exists(p string) bool {
-	_, err := os.Stat(p)
-	return err == nil
-}
+// resolvePath finds a file the container spec names under DVP_ROOT.
+func resolvePath(root, p string) string { return fsutil.ResolveUnder(root, p) }
 
 // importOutcome is the termination message on success: the Result plus
 // how long it took.

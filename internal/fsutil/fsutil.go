@@ -36,3 +36,25 @@ func WriteFileAtomic(path string, data []byte, mode os.FileMode) error {
 	}
 	return os.Rename(tmp.Name(), path)
 }
+
+// ResolveUnder finds a file a container spec names, for processes that run
+// with a root of symlinks at the paths a container would see (DVP_ROOT): an
+// absolute path is looked up under root first, a relative one is relative
+// to root.
+func ResolveUnder(root, p string) string {
+	if p == "" || root == "" {
+		return p
+	}
+	if !filepath.IsAbs(p) {
+		return filepath.Join(root, p)
+	}
+	if under := filepath.Join(root, p); exists(under) {
+		return under
+	}
+	return p
+}
+
+func exists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
+}

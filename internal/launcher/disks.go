@@ -6,33 +6,11 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"time"
 
+	"github.com/virtlab/dvp/internal/fsutil"
 	"github.com/virtlab/dvp/internal/image"
 )
-
-// resolvePath finds a file the container spec names: the launcher runs
-// with a root of symlinks at the paths a container would see (DVP_ROOT).
-// An absolute path is looked up under the root first; a relative one is
-// relative to the root.
-func resolvePath(root, p string) string {
-	if p == "" || root == "" {
-		return p
-	}
-	if !filepath.IsAbs(p) {
-		return filepath.Join(root, p)
-	}
-	if under := filepath.Join(root, p); exists(under) {
-		return under
-	}
-	return p
-}
-
-func exists(p string) bool {
-	_, err := os.Stat(p)
-	return err == nil
-}
 
 // isBlockDevice says whether path (after symlinks) is a block device.
 func isBlockDevice(fi os.FileInfo) bool {
@@ -89,14 +67,14 @@ func pull(ctx context.Context, root, scratch string, name string, p *Pull, targe
 	}
 	src := &image.RegistrySource{Ref: p.Ref}
 	if p.AuthFile != "" {
-		b, err := os.ReadFile(resolvePath(root, p.AuthFile))
+		b, err := os.ReadFile(fsutil.ResolveUnder(root, p.AuthFile))
 		if err != nil {
 			return fmt.Errorf("disk %q: registry credentials: %w", name, err)
 		}
 		src.DockerConfig = b
 	}
 	if p.CAFile != "" {
-		b, err := os.ReadFile(resolvePath(root, p.CAFile))
+		b, err := os.ReadFile(fsutil.ResolveUnder(root, p.CAFile))
 		if err != nil {
 			return fmt.Errorf("disk %q: registry CA: %w", name, err)
 		}
@@ -143,4 +121,9 @@ type watchedDisk struct {
 	size int64
 	// shrunk is set once a smaller size has been logged.
 	shrunk bool
+}
+
+func exists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
 }

@@ -14,6 +14,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/virtlab/dvp/internal/fsutil"
 )
 
 // RunEnv is the launcher's environment, as `dvp-worker launch` reads it.
@@ -213,7 +215,7 @@ func (r *runner) prepare(ctx context.Context, cfg Config) error {
 			if d.Path == "" {
 				return fmt.Errorf("disk %q has no path", d.Name)
 			}
-			d.Path = resolvePath(r.env.Root, d.Path)
+			d.Path = fsutil.ResolveUnder(r.env.Root, d.Path)
 		}
 		fi, err := os.Stat(d.Path)
 		if err != nil {
@@ -245,7 +247,7 @@ func (r *runner) prepare(ctx context.Context, cfg Config) error {
 		seed := *ci
 		userData := []byte(ci.UserData)
 		if ci.UserData == "" && ci.UserDataFile != "" {
-			b, err := os.ReadFile(resolvePath(r.env.Root, ci.UserDataFile))
+			b, err := os.ReadFile(fsutil.ResolveUnder(r.env.Root, ci.UserDataFile))
 			if err != nil {
 				return fmt.Errorf("cloud-init user data: %w", err)
 			}

@@ -37,14 +37,20 @@ spec:
 // assertion: the limit only keeps a broken run from hanging forever).
 func waitFor(t *testing.T, srv *harness.Server, want string, args ...string) string {
 	t.Helper()
+	return waitWithin(t, srv, 2*time.Minute, want, args...)
+}
+
+// waitWithin polls kubectl until it prints want; limit only bounds a hung
+// test.
+func waitWithin(t *testing.T, srv *harness.Server, limit time.Duration, want string, args ...string) string {
+	t.Helper()
 	var got string
-	for range 600 {
+	for deadline := time.Now().Add(limit); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
 		r := srv.Kubectl(args...)
 		got = r.Stdout
 		if r.Err == nil && got == want {
 			return got
 		}
-		time.Sleep(100 * time.Millisecond)
 	}
 	t.Fatalf("kubectl %s = %q, want %q", strings.Join(args, " "), got, want)
 	return got

@@ -37,18 +37,7 @@ func vmPlatform(t *testing.T, config string) (*harness.Server, string) {
 // waitLong is waitFor for things that take a guest boot or a shutdown.
 func waitLong(t *testing.T, srv *harness.Server, want string, args ...string) string {
 	t.Helper()
-	var got string
-	deadline := time.Now().Add(4 * time.Minute)
-	for time.Now().Before(deadline) {
-		r := srv.Kubectl(args...)
-		got = r.Stdout
-		if r.Err == nil && got == want {
-			return got
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-	t.Fatalf("kubectl %s = %q, want %q", strings.Join(args, " "), got, want)
-	return got
+	return waitWithin(t, srv, 4*time.Minute, want, args...)
 }
 
 func vmPhase(name string) []string {

@@ -2,7 +2,6 @@ package guest_test
 
 import (
 	"bytes"
-	"fmt"
 	"net"
 	"os"
 	"os/exec"
@@ -10,8 +9,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/kdomanski/iso9660"
 
 	"github.com/virtlab/dvp/test/guest"
 )
@@ -182,7 +179,7 @@ func debianBoot(t *testing.T, bus string) *debianVM {
 		t.Fatalf("qemu-img create: %v\n%s", err, out)
 	}
 	seed := filepath.Join(dir, "seed.iso")
-	if err := debianSeedISO(seed, debianUserData, debianMetaData); err != nil {
+	if err := guest.WriteSeedISO(seed, debianUserData, debianMetaData, ""); err != nil {
 		t.Fatalf("seed ISO: %v", err)
 	}
 
@@ -281,28 +278,4 @@ func (vm *debianVM) poweroff(t *testing.T) {
 	case <-time.After(debianHaltTimeout):
 		t.Fatalf("qemu still running %s after poweroff\n%s", debianHaltTimeout, vm.console.Tail(2000))
 	}
-}
-
-// debianSeedISO writes a NoCloud seed: an ISO 9660 volume "cidata" holding
-// user-data and meta-data.
-func debianSeedISO(path, userData, metaData string) error {
-	w, err := iso9660.NewWriter()
-	if err != nil {
-		return err
-	}
-	defer w.Cleanup()
-	for name, data := range map[string]string{"user-data": userData, "meta-data": metaData} {
-		if err := w.AddFile(strings.NewReader(data), name); err != nil {
-			return fmt.Errorf("add %s: %w", name, err)
-		}
-	}
-	f, err := os.Create(path)
-	if err != nil {
-		return err
-	}
-	if err := w.WriteTo(f, "cidata"); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
 }
