@@ -28,6 +28,7 @@ func runLaunch(ctx context.Context, getenv func(string) string, stdout, stderr i
 		Stdout:         stdout,
 		Stderr:         stderr,
 		QEMU:           getenv("DVP_QEMU"),
+		QEMUUser:       getenv("DVP_QEMU_USER"),
 	}
 	if env.TerminationLog == "" {
 		env.TerminationLog = resolvePath(root, "/dev/termination-log")

@@ -42,6 +42,9 @@ type Host struct {
 	// CloudInitISO is the NoCloud seed attached when Config.CloudInit is
 	// set (default: CloudInitISO in the run directory).
 	CloudInitISO string
+	// RunAs, when set, is the unprivileged user QEMU switches to once it
+	// has opened its disks, firmware and sockets (-runas).
+	RunAs string
 }
 
 // Device and node names. Disk i of Config.Disks is the protocol node
@@ -111,7 +114,15 @@ func (c *Config) Args(h Host) ([]string, error) {
 	a.add("-name", "guest="+esc(name)+",debug-threads=on")
 	a.add("-msg", "timestamp=on")
 	a.add("-no-user-config", "-nodefaults")
-	a.add("-sandbox", "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny")
+	if h.RunAs != "" {
+		// The switch to the user is itself a setuid call, which the
+		// sandbox must let through; once QEMU runs as that user there is
+		// nothing left to elevate to.
+		a.add("-runas", h.RunAs)
+		a.add("-sandbox", "on,obsolete=deny,elevateprivileges=allow,spawn=deny,resourcecontrol=deny")
+	} else {
+		a.add("-sandbox", "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny")
+	}
 
 	machine := "q35"
 	if legacy {

@@ -114,6 +114,11 @@ func argsCases() []struct {
 	c.Bootloader = BootEFI
 	c.CPU = CPU{Type: CPUHost, Cores: 2}
 	cases = append(cases, tc{"windows-kvm", c, efiHost(AccelKVM, "/usr/share/OVMF/OVMF_CODE_4M.fd")})
+
+	c = baseConfig()
+	unprivileged := tcgHost
+	unprivileged.RunAs = "nobody"
+	cases = append(cases, tc{"runas", c, unprivileged})
 	return cases
 }
 
@@ -213,6 +218,10 @@ func TestArgsMapping(t *testing.T) {
 		case "tap":
 			if find(args, "-netdev", "tap,id=net0,ifname=tap-vm1,script=no,downscript=no") == "" || !strings.Contains(find(args, "-device", "virtio-net-pci"), "mac=52:54:00:ab:cd:ef") {
 				t.Errorf("%s: tap netdev wrong", tc.name)
+			}
+		case "runas":
+			if find(args, "-runas", "nobody") == "" || !strings.Contains(find(args, "-sandbox", "on"), "elevateprivileges=allow") {
+				t.Errorf("%s: QEMU does not drop to nobody: %q", tc.name, args)
 			}
 		case "legacy":
 			if !strings.HasPrefix(machine, "pc,") || find(args, "-device", "ich9-ahci,id=sata1") == "" {

@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"os/user"
 	"path/filepath"
 	"runtime"
 	"strconv"
@@ -18,8 +19,27 @@ import (
 	"github.com/virtlab/dvp/internal/fsutil"
 )
 
+// unprivilegedUser is who QEMU runs as: the wanted user (DVP_QEMU_USER,
+// default nobody) when the launcher runs as root and the user exists; ""
+// (stay as is) otherwise, or when the wanted user is "root".
+func unprivilegedUser(want string) string {
+	if want == "" {
+		want = "nobody"
+	}
+	if os.Geteuid() != 0 || want == "root" {
+		return ""
+	}
+	if _, err := user.Lookup(want); err != nil {
+		return ""
+	}
+	return want
+}
+
 // RunEnv is the launcher's environment, as `dvp-worker launch` reads it.
 type RunEnv struct {
+	// QEMUUser is the user QEMU drops to when started as root
+	// (DVP_QEMU_USER; default nobody; "root" keeps root).
+	QEMUUser string
 	// Root is DVP_ROOT: container paths (disk device paths, the
 	// cloud-init user data file, pull credentials) resolve under it.
 	Root string
@@ -273,6 +293,7 @@ func (r *runner) prepare(ctx context.Context, cfg Config) error {
 		return err
 	}
 	r.host.Accel = accel
+	r.host.RunAs = unprivilegedUser(r.env.QEMUUser)
 	if accel == AccelKVM {
 		r.rep.set(Condition{Type: ConditionAcceleration, Status: "True", Reason: AccelReasonKVM, Message: why})
 	} else {

@@ -464,6 +464,10 @@ func TestVMSurvivesServerKill(t *testing.T) {
 	if len(pid) != 1 {
 		t.Fatalf("QEMU processes of the machine before the kill: %v", pid)
 	}
+	// QEMU gives up root once it has opened its disks and sockets.
+	if u, _ := exec.Command("ps", "-o", "user=", "-p", pid[0]).Output(); strings.TrimSpace(string(u)) != "nobody" {
+		t.Errorf("QEMU runs as %q, want nobody", strings.TrimSpace(string(u)))
+	}
 
 	srv.Restart(true)
 	waitLong(t, srv, "Running", vmPhase("steady")...)
