@@ -3,6 +3,7 @@ package e2e
 import (
 	"fmt"
 	"net/http"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -191,8 +192,12 @@ subjects:
 
 	// kill -9 of QEMU: AlwaysOn starts the machine again in a new pod.
 	pod = activePod(t, srv, "linux-vm")
-	if out, err := exec.Command("pkill", "-9", "-f", "guest=vms_linux-vm").CombinedOutput(); err != nil {
-		t.Fatalf("pkill qemu: %v %s", err, out)
+	pids := qemuPIDs(t, srv, "linux-vm")
+	if len(pids) != 1 {
+		t.Fatalf("QEMU processes of linux-vm: %v", pids)
+	}
+	if out, err := exec.Command("kill", "-9", pids[0]).CombinedOutput(); err != nil {
+		t.Fatalf("kill -9 qemu: %v %s", err, out)
 	}
 	deadline := time.Now().Add(3 * time.Minute)
 	for {
@@ -459,7 +464,7 @@ func TestVMSurvivesServerKill(t *testing.T) {
 	c.Expect(t, "steady login:", time.Minute)
 	_ = c.Send("\x1d")
 	_ = c.wait(t, 30*time.Second)
-	pid := qemuPIDs(t, "steady")
+	pid := qemuPIDs(t, srv, "steady")
 	pod := activePod(t, srv, "steady")
 	if len(pid) != 1 {
 		t.Fatalf("QEMU processes of the machine before the kill: %v", pid)
@@ -473,7 +478,7 @@ func TestVMSurvivesServerKill(t *testing.T) {
 	waitLong(t, srv, "Running", vmPhase("steady")...)
 	// Give the controllers time to act on whatever they found.
 	time.Sleep(10 * time.Second)
-	if now := qemuPIDs(t, "steady"); len(now) != 1 || now[0] != pid[0] {
+	if now := qemuPIDs(t, srv, "steady"); len(now) != 1 || now[0] != pid[0] {
 		t.Errorf("QEMU processes after the restart: %v, want the same single %v", now, pid)
 	}
 	if now := activePod(t, srv, "steady"); now != pod {
@@ -506,16 +511,24 @@ func TestVMSurvivesServerKill(t *testing.T) {
 		time.Sleep(200 * time.Millisecond)
 	}
 	time.Sleep(5 * time.Second)
-	if now := qemuPIDs(t, "steady"); len(now) != 1 {
+	if now := qemuPIDs(t, srv, "steady"); len(now) != 1 {
 		t.Errorf("QEMU processes after the simulated reboot: %v, want one", now)
 	}
 }
 
-// qemuPIDs lists the QEMU processes of a machine in namespace vms.
-func qemuPIDs(t *testing.T, vm string) []string {
+// qemuPIDs lists the QEMU processes of a machine in namespace vms run by
+// this server (their working directory is under its data directory; other
+// tests may run a machine of the same name).
+func qemuPIDs(t *testing.T, srv *harness.Server, vm string) []string {
 	t.Helper()
 	out, _ := exec.Command("pgrep", "-f", "guest=vms_"+vm+",").Output()
-	return strings.Fields(string(out))
+	var pids []string
+	for _, pid := range strings.Fields(string(out)) {
+		if cwd, err := os.Readlink("/proc/" + pid + "/cwd"); err == nil && strings.HasPrefix(cwd, srv.DataDir+"/") {
+			pids = append(pids, pid)
+		}
+	}
+	return pids
 }
 
 // TestVMPlacement places a machine on one of two simulated nodes by
