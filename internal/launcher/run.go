@@ -19,14 +19,16 @@ import (
 	"github.com/virtlab/dvp/internal/fsutil"
 )
 
-// unprivilegedUser is who QEMU runs as: the wanted user (DVP_QEMU_USER,
-// default nobody) when the launcher runs as root and the user exists; ""
-// (stay as is) otherwise, or when the wanted user is "root".
+// unprivilegedUser is who QEMU runs as: the user named by DVP_QEMU_USER
+// when the launcher runs as root and the user exists, else "" (stay as is).
+// It is opt-in: the kernel clears a process's parent-death signal when it
+// changes credentials, so a QEMU that dropped root no longer dies with its
+// launcher, and a launcher killed with SIGKILL would leave it running (the
+// next launcher then fails to lock the disk rather than run the machine
+// twice). Running unprivileged by default needs a reaper that outlives the
+// launcher (a cgroup or the supervisor): see the closing notes.
 func unprivilegedUser(want string) string {
-	if want == "" {
-		want = "nobody"
-	}
-	if os.Geteuid() != 0 || want == "root" {
+	if want == "" || want == "root" || os.Geteuid() != 0 {
 		return ""
 	}
 	if _, err := user.Lookup(want); err != nil {
@@ -38,7 +40,7 @@ func unprivilegedUser(want string) string {
 // RunEnv is the launcher's environment, as `dvp-worker launch` reads it.
 type RunEnv struct {
 	// QEMUUser is the user QEMU drops to when started as root
-	// (DVP_QEMU_USER; default nobody; "root" keeps root).
+	// (DVP_QEMU_USER; empty keeps root, see unprivilegedUser).
 	QEMUUser string
 	// Root is DVP_ROOT: container paths (disk device paths, the
 	// cloud-init user data file, pull credentials) resolve under it.
