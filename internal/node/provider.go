@@ -10,6 +10,7 @@ import (
 	"path"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -367,6 +368,44 @@ func (p *Provider) stopAll(dir string, pod *corev1.Pod, grace time.Duration) {
 	}
 	for _, c := range pod.Spec.Containers {
 		supervisor.Kill(containerDir(dir, c.Name))
+	}
+	// A container's process may have started one outside its process
+	// group (the launcher's QEMU): it dies with its parent, but only a
+	// moment later. The pod is not gone until that process is, or a new
+	// pod of the same machine would find its disks still locked.
+	for _, c := range pod.Spec.Containers {
+		reapDetached(filepath.Join(containerDir(dir, c.Name), runDirName))
+	}
+}
+
+// reapDetached kills and waits for the processes named by *.pid files in a
+// container's run directory, if they still run there (their working
+// directory is that run directory, which also guards against PID reuse).
+func reapDetached(runDir string) {
+	if real, err := filepath.EvalSymlinks(runDir); err == nil {
+		runDir = real // /proc/<pid>/cwd shows the resolved path
+	}
+	files, _ := filepath.Glob(filepath.Join(runDir, "*.pid"))
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+		if err != nil || pid <= 1 {
+			continue
+		}
+		owned := func() bool {
+			cwd, err := os.Readlink(fmt.Sprintf("/proc/%d/cwd", pid))
+			return err == nil && cwd == runDir
+		}
+		if !owned() {
+			continue
+		}
+		_ = syscall.Kill(pid, syscall.SIGKILL)
+		for deadline := time.Now().Add(10 * time.Second); owned() && time.Now().Before(deadline); {
+			time.Sleep(10 * time.Millisecond)
+		}
 	}
 }
 
