@@ -57,7 +57,7 @@ func TestDiskFromSources(t *testing.T) {
 	go http.Serve(l, http.FileServer(http.Dir(dir))) //nolint:errcheck
 	t.Cleanup(func() { l.Close() })
 	base := "http://" + l.Addr().String()
-	pullHost, caPEM := diskTestRegistry(t, srv, filepath.Join(dir, "disk.qcow2"))
+	pullHost, caPEM := diskTestRegistry(t, srv, filepath.Join(dir, "disk.qcow2"), "username/disk")
 	srv.MustKubectl("create", "ns", "vms")
 	auth := base64.StdEncoding.EncodeToString([]byte("puller:s3cret"))
 	cfg, _ := json.Marshal(map[string]any{"auths": map[string]any{pullHost: map[string]string{"auth": auth}}})
@@ -306,11 +306,12 @@ func fileSHA256(t *testing.T, path string, n int64) string {
 	return hex.EncodeToString(h.Sum(nil))
 }
 
-// diskTestRegistry serves an OCI image holding file under disk/ from a
-// TLS registry inside the server's network namespace that wants
-// puller:s3cret, as username/disk:latest. It returns the registry's host
-// and its CA.
-func diskTestRegistry(t *testing.T, srv *harness.Server, file string) (string, []byte) {
+// diskTestRegistry serves an OCI image holding file under disk/ (FROM
+// scratch) as <repo>:latest from an in-memory registry with two doors:
+// plain HTTP on loopback for the test to push, TLS with basic auth
+// (puller:s3cret) inside the server's network namespace for the importer to
+// pull. It returns the registry's host and its CA.
+func diskTestRegistry(t *testing.T, srv *harness.Server, file, repo string) (string, []byte) {
 	t.Helper()
 	data, err := os.ReadFile(file)
 	if err != nil {
@@ -343,7 +344,7 @@ func diskTestRegistry(t *testing.T, srv *harness.Server, file string) (string, [
 	if err != nil {
 		t.Fatal(err)
 	}
-	ref, err := name.ParseReference(push.Addr().String()+"/username/disk:latest", name.Insecure)
+	ref, err := name.ParseReference(push.Addr().String()+"/"+repo+":latest", name.Insecure)
 	if err != nil {
 		t.Fatal(err)
 	}

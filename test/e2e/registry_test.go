@@ -11,23 +11,12 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
-	"io"
-	"log"
 	"math/big"
 	"net"
-	"net/http"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/google/go-containerregistry/pkg/crane"
-	"github.com/google/go-containerregistry/pkg/name"
-	ggcrregistry "github.com/google/go-containerregistry/pkg/registry"
-	"github.com/google/go-containerregistry/pkg/v1/empty"
-	"github.com/google/go-containerregistry/pkg/v1/mutate"
-	"github.com/google/go-containerregistry/pkg/v1/remote"
 
 	"github.com/virtlab/dvp/test/harness"
 )
@@ -63,57 +52,8 @@ func selfSigned(t *testing.T, ip string) (tls.Certificate, []byte) {
 // pull secret, as the user documentation does with docker.io.
 func TestContainerImageSource(t *testing.T) {
 	dir, _ := imageFixtures(t)
-	disk, err := os.ReadFile(filepath.Join(dir, "disk.qcow2"))
-	if err != nil {
-		t.Fatal(err)
-	}
 	srv := harness.Start(t, harness.Options{})
-
-	// One in-memory registry, two doors: plain HTTP on loopback for the test
-	// to push, TLS with basic auth inside the platform's namespace for the
-	// importer to pull.
-	reg := ggcrregistry.New(ggcrregistry.Logger(log.New(io.Discard, "", 0)))
-	if reg == nil {
-		t.Fatal("no registry")
-	}
-	push, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go http.Serve(push, reg) //nolint:errcheck
-	t.Cleanup(func() { push.Close() })
-	cert, caPEM := selfSigned(t, srv.NodeIP)
-	pull := srv.Listen()
-	authed := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if u, p, ok := r.BasicAuth(); !ok || u != "puller" || p != "s3cret" {
-			w.Header().Set("WWW-Authenticate", `Basic realm="test"`)
-			http.Error(w, "unauthorized", http.StatusUnauthorized)
-			return
-		}
-		reg.ServeHTTP(w, r)
-	})
-	go (&http.Server{Handler: authed}).Serve(tls.NewListener(pull, &tls.Config{Certificates: []tls.Certificate{cert}})) //nolint:errcheck
-	t.Cleanup(func() { pull.Close() })
-
-	layer, err := crane.Layer(map[string][]byte{"disk/ubuntu2204.qcow2": disk})
-	if err != nil {
-		t.Fatal(err)
-	}
-	img, err := mutate.AppendLayers(empty.Image, layer)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ref, err := name.ParseReference(push.Addr().String()+"/username/ubuntu2204:latest", name.Insecure)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := remote.Write(ref, img); err != nil {
-		t.Fatalf("pushing the test image: %v", err)
-	}
-	pullHost := pull.Addr().String()
-	if srv.NetNS == "" {
-		pullHost = strings.Replace(pullHost, "127.0.0.1", "localhost", 1) // the image pattern wants a dotted host or localhost
-	}
+	pullHost, caPEM := diskTestRegistry(t, srv, filepath.Join(dir, "disk.qcow2"), "username/ubuntu2204")
 
 	srv.MustKubectl("create", "ns", "vms")
 	auth := base64.StdEncoding.EncodeToString([]byte("puller:s3cret"))
