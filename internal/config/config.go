@@ -53,6 +53,10 @@ type StorageClass struct {
 	// NodeLocal makes volumes of this class reachable only from the node they
 	// were provisioned for; by default every simulated node reaches them.
 	NodeLocal bool `json:"nodeLocal,omitempty"`
+	// ThinClones (default true) makes a disk from an image a thin qcow2
+	// clone of the node's cached copy of the image; false writes a full
+	// raw copy onto a Block volume instead.
+	ThinClones *bool `json:"thinClones,omitempty"`
 }
 
 // Node is one simulated node of the all-in-one mode.

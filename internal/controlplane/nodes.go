@@ -10,6 +10,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/component-base/version"
 	"k8s.io/klog/v2"
@@ -38,8 +39,20 @@ func (s *Server) clientsetFor(user string) (kubernetes.Interface, error) {
 // startStorage installs the configured StorageClasses and runs the local
 // provisioner and the volume resizer (kube-controller-manager's expander
 // ignores volumes that are not CSI).
-func (s *Server) startStorage(ctx context.Context, wg *sync.WaitGroup) (<-chan error, error) {
+func (s *Server) startStorage(ctx context.Context, wg *sync.WaitGroup, dvcr *DVCR) (<-chan error, error) {
 	kube, err := s.clientsetFor("dvp:storage")
+	if err != nil {
+		return nil, err
+	}
+	cfg, err := s.restConfigFor("dvp:storage", []string{"system:masters"}, s.loopbackURL())
+	if err != nil {
+		return nil, err
+	}
+	dyn, err := dynamic.NewForConfig(cfg)
+	if err != nil {
+		return nil, err
+	}
+	imageCache, warmer, err := newImageCache(s, dyn, dvcr)
 	if err != nil {
 		return nil, err
 	}
@@ -50,7 +63,7 @@ func (s *Server) startStorage(ctx context.Context, wg *sync.WaitGroup) (<-chan e
 	for _, n := range s.cfg.Nodes {
 		nodes = append(nodes, n.Name)
 	}
-	errc := make(chan error, 2)
+	errc := make(chan error, 3)
 	run := func(name string, f func() error) {
 		wg.Add(1)
 		go func() {
@@ -61,8 +74,10 @@ func (s *Server) startStorage(ctx context.Context, wg *sync.WaitGroup) (<-chan e
 		}()
 	}
 	run("local provisioner", func() error {
-		return storage.Run(ctx, storage.Options{Kube: kube, DataDir: s.dataDir, Nodes: nodes})
+		return storage.Run(ctx, storage.Options{Kube: kube, DataDir: s.dataDir, Nodes: nodes,
+			Cache: imageCache, Clones: warmer.sources, VolumeDeleted: warmer.RequestGC})
 	})
+	run("image cache", func() error { return warmer.Run(ctx) })
 	run("volume resizer", func() error { return storage.RunResizer(ctx, kube, s.dataDir) })
 	return errc, nil
 }

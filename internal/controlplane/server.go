@@ -188,7 +188,7 @@ func (s *Server) Run(ctx context.Context) error {
 			return err
 		}
 	}
-	storageErr, err := s.startStorage(ctx, &wg)
+	storageErr, err := s.startStorage(ctx, &wg, dvcr)
 	if err != nil {
 		return err
 	}

@@ -8,11 +8,6 @@ import (
 	"io"
 	"path"
 	"strings"
-
-	"github.com/google/go-containerregistry/pkg/authn"
-	"github.com/google/go-containerregistry/pkg/name"
-	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/remote"
 )
 
 // RegistrySource reads the disk out of a container image: the regular file
@@ -32,31 +27,9 @@ type RegistrySource struct {
 
 // Open finds the disk file and streams it; size is the file's size.
 func (s *RegistrySource) Open(ctx context.Context) (io.ReadCloser, int64, string, error) {
-	var nameOpts []name.Option
-	if s.Insecure {
-		nameOpts = append(nameOpts, name.Insecure)
-	}
-	ref, err := name.ParseReference(s.Ref, nameOpts...)
-	if err != nil {
-		return nil, 0, "", fmt.Errorf("%w: image reference %q: %w", ErrNotFound, s.Ref, err)
-	}
-	var auth authn.Authenticator = authn.Anonymous
-	switch {
-	case s.Username != "" || s.Password != "":
-		auth = &authn.Basic{Username: s.Username, Password: s.Password}
-	case len(s.DockerConfig) > 0:
-		if auth, err = dockerConfigAuth(s.DockerConfig, ref.Context().RegistryStr()); err != nil {
-			return nil, 0, "", err
-		}
-	}
-	opts, err := remoteOptions(ctx, ref, s.CABundle, s.Insecure, auth)
+	img, ref, err := s.remoteImage(ctx)
 	if err != nil {
 		return nil, 0, "", err
-	}
-	opts = append(opts, remote.WithPlatform(v1.Platform{OS: "linux", Architecture: "amd64"}))
-	img, err := remote.Image(ref, opts...)
-	if err != nil {
-		return nil, 0, "", fmt.Errorf("pulling %s: %w", ref, classifyRegistry(err))
 	}
 	layers, err := img.Layers()
 	if err != nil {

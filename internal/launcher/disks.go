@@ -6,10 +6,12 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/virtlab/dvp/internal/fsutil"
 	"github.com/virtlab/dvp/internal/image"
+	"github.com/virtlab/dvp/internal/imagecache"
 )
 
 // isBlockDevice says whether path (after symlinks) is a block device.
@@ -112,15 +114,58 @@ func pull(ctx context.Context, root, scratch string, name string, p *Pull, targe
 	return nil
 }
 
-// watchedDisk is a writable raw VirtualDisk whose size the launcher
-// follows, so that a volume expanded underneath it grows in the guest.
+// watchedDisk is a writable VirtualDisk whose volume may be expanded while
+// the machine runs; the launcher follows it so the guest sees the new size.
 type watchedDisk struct {
 	name string
 	path string
 	node string
 	size int64
+	// capacityDir, for a thin clone, is the volume directory whose
+	// capacity file says how large the disk should be.
+	capacityDir string
 	// shrunk is set once a smaller size has been logged.
 	shrunk bool
+}
+
+// watchDisk returns the watch of d, or nil for disks that never grow:
+// images are read-only, and a qcow2 file's own size grows with its data,
+// which says nothing of its virtual size.
+func watchDisk(d *Disk, node string) (*watchedDisk, error) {
+	if d.Kind != KindVirtualDisk || d.ReadOnly || d.CDROM {
+		return nil, nil
+	}
+	switch d.Format {
+	case FormatRaw:
+		size, err := diskSize(d.Path)
+		if err != nil {
+			return nil, err
+		}
+		return &watchedDisk{name: d.Name, path: d.Path, node: node, size: size}, nil
+	case FormatQcow2:
+		// A thin clone: the resizer records the new size beside it.
+		if filepath.Base(d.Path) != imagecache.OverlayName {
+			return nil, nil
+		}
+		h, err := imagecache.ReadQcow2Header(d.Path)
+		if err != nil {
+			return nil, err
+		}
+		return &watchedDisk{name: d.Name, path: d.Path, node: node, size: h.VirtualBytes, capacityDir: filepath.Dir(d.Path)}, nil
+	}
+	return nil, nil
+}
+
+// wanted is the size the disk should have now; -1 when nothing says.
+func (d *watchedDisk) wanted() (int64, error) {
+	if d.capacityDir == "" {
+		return diskSize(d.path)
+	}
+	n, ok, err := imagecache.ReadCapacity(d.capacityDir)
+	if err != nil || !ok {
+		return -1, err
+	}
+	return n, nil
 }
 
 func exists(p string) bool {

@@ -238,6 +238,13 @@ func (r *runner) prepare(ctx context.Context, cfg Config) error {
 				return fmt.Errorf("disk %q has no path", d.Name)
 			}
 			d.Path = fsutil.ResolveUnder(r.env.Root, d.Path)
+			// QEMU resolves a qcow2 overlay's relative backing file
+			// against the name it is given; under DVP_ROOT that name
+			// runs through symlinks, so give it the real one.
+			// (A missing disk is reported by the Stat below.)
+			if real, err := filepath.EvalSymlinks(d.Path); err == nil {
+				d.Path = real
+			}
 		}
 		fi, err := os.Stat(d.Path)
 		if err != nil {
@@ -256,12 +263,10 @@ func (r *runner) prepare(ctx context.Context, cfg Config) error {
 		// A raw VirtualDisk's volume may be expanded while the VM runs;
 		// a qcow2 file grows with its data, which says nothing of the
 		// virtual size, and images are read-only.
-		if d.Kind == KindVirtualDisk && d.Format == FormatRaw && !d.ReadOnly && !d.CDROM {
-			size, err := diskSize(d.Path)
-			if err != nil {
-				return fmt.Errorf("disk %q: %w", d.Name, err)
-			}
-			r.disks = append(r.disks, &watchedDisk{name: d.Name, path: d.Path, node: formatNode(i), size: size})
+		if w, err := watchDisk(d, formatNode(i)); err != nil {
+			return fmt.Errorf("disk %q: %w", d.Name, err)
+		} else if w != nil {
+			r.disks = append(r.disks, w)
 		}
 	}
 
@@ -681,8 +686,8 @@ func (r *runner) handle(ev Event) {
 // checkResize grows the guest's disks whose volume grew.
 func (r *runner) checkResize() {
 	for _, d := range r.disks {
-		size, err := diskSize(d.path)
-		if err != nil {
+		size, err := d.wanted()
+		if err != nil || size < 0 {
 			continue
 		}
 		switch {

@@ -81,6 +81,12 @@ func checkName(name string) error {
 // volume that already exists is returned as it is: the provisioning library
 // calls again when storing the PersistentVolume failed after a success here.
 func (s volumeStore) createDirectory(name string) (string, error) {
+	return s.createDirectoryWith(name, nil)
+}
+
+// createDirectoryWith is createDirectory with populate run on the directory
+// before it is published, so a volume is never seen half-filled.
+func (s volumeStore) createDirectoryWith(name string, populate func(dir string) error) (string, error) {
 	if err := checkName(name); err != nil {
 		return "", err
 	}
@@ -106,6 +112,12 @@ func (s volumeStore) createDirectory(name string) (string, error) {
 	// Mkdir's mode is filtered by the umask; the volume must be writable by all.
 	if err := os.Chmod(tmp, filesystemDirMode); err != nil {
 		return "", fmt.Errorf("setting volume directory mode: %w", err)
+	}
+	if populate != nil {
+		if err := populate(tmp); err != nil {
+			_ = os.RemoveAll(tmp)
+			return "", err
+		}
 	}
 	if err := s.commit(tmp, final); err != nil {
 		_ = os.RemoveAll(tmp)

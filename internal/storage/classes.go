@@ -97,6 +97,9 @@ func desiredClass(sc config.StorageClass) (*storagev1.StorageClass, error) {
 		AllowVolumeExpansion: &expand,
 		VolumeBindingMode:    &mode,
 	}
+	if sc.ThinClones != nil && !*sc.ThinClones {
+		obj.Parameters[ParameterThinClones] = "false"
+	}
 	if sc.Default {
 		obj.Annotations = map[string]string{annDefaultClass: "true"}
 	}

@@ -18,6 +18,9 @@ const (
 	// ParameterNodeLocal is the StorageClass parameter ("true"/"false") that
 	// selects local volumes pinned to one node instead of shared hostPath ones.
 	ParameterNodeLocal = "nodeLocal"
+	// ParameterThinClones ("true"/"false", default true) makes disks from
+	// images thin qcow2 clones of the node's cached image.
+	ParameterThinClones = "thinClones"
 
 	annDefaultClass     = "storageclass.kubernetes.io/is-default-class"
 	annBetaDefaultClass = "storageclass.beta.kubernetes.io/is-default-class"

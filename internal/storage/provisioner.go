@@ -11,6 +11,8 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/sig-storage-lib-external-provisioner/v13/controller"
+
+	"github.com/virtlab/dvp/internal/imagecache"
 )
 
 // Provisioner creates and deletes the backing of PersistentVolumes for
@@ -18,6 +20,11 @@ import (
 type Provisioner struct {
 	store volumeStore
 	nodes []string
+	// cache and clones make thin clones of images (nil: clones refused).
+	cache  *imagecache.Cache
+	clones CloneResolver
+	// deleted is told after a volume was removed (may be nil).
+	deleted func()
 }
 
 var (
@@ -43,21 +50,22 @@ func (p *Provisioner) SupportsBlock(context.Context) bool { return true }
 // Provision creates the volume for opts.PVC and returns its PV. Errors are
 // final (ProvisioningFinished): nothing continues in the background, and the
 // library retries the claim with back-off.
-func (p *Provisioner) Provision(_ context.Context, opts controller.ProvisionOptions) (*corev1.PersistentVolume, controller.ProvisioningState, error) {
-	pv, err := p.provision(opts)
+func (p *Provisioner) Provision(ctx context.Context, opts controller.ProvisionOptions) (*corev1.PersistentVolume, controller.ProvisioningState, error) {
+	pv, err := p.provision(ctx, opts)
 	if err != nil {
 		return nil, controller.ProvisioningFinished, err
 	}
 	return pv, controller.ProvisioningFinished, nil
 }
 
-func (p *Provisioner) provision(opts controller.ProvisionOptions) (*corev1.PersistentVolume, error) {
+func (p *Provisioner) provision(ctx context.Context, opts controller.ProvisionOptions) (*corev1.PersistentVolume, error) {
 	claim, class := opts.PVC, opts.StorageClass
 	if claim == nil || class == nil {
 		return nil, fmt.Errorf("provisioning %s: claim and storage class are required", opts.PVName)
 	}
-	if claim.Spec.DataSource != nil || claim.Spec.DataSourceRef != nil {
-		return nil, ErrCloneNotSupported
+	clone, err := cloneRef(claim)
+	if err != nil {
+		return nil, err
 	}
 	if claim.Spec.Selector != nil {
 		return nil, ErrSelectorNotSupported
@@ -68,10 +76,11 @@ func (p *Provisioner) provision(opts controller.ProvisionOptions) (*corev1.Persi
 	if len(class.MountOptions) > 0 {
 		return nil, fmt.Errorf("storage class %s: mountOptions are not supported by %s (volumes are plain directories and files)", class.Name, ProvisionerName)
 	}
-	nodeLocal, err := classNodeLocal(class)
+	params, err := parseClassParameters(class)
 	if err != nil {
 		return nil, err
 	}
+	nodeLocal := params.nodeLocal
 	request, ok := claim.Spec.Resources.Requests[corev1.ResourceStorage]
 	if !ok {
 		return nil, fmt.Errorf("claim %s/%s has no storage request", claim.Namespace, claim.Name)
@@ -91,6 +100,10 @@ func (p *Provisioner) provision(opts controller.ProvisionOptions) (*corev1.Persi
 	var path string
 	if block {
 		path, err = p.store.createBlock(opts.PVName, size)
+	} else if clone != nil {
+		path, err = p.store.createDirectoryWith(opts.PVName, func(dir string) error {
+			return p.populateClone(ctx, claim, clone, dir, size)
+		})
 	} else {
 		path, err = p.store.createDirectory(opts.PVName)
 	}
@@ -119,6 +132,9 @@ func (p *Provisioner) Delete(_ context.Context, pv *corev1.PersistentVolume) err
 	if err := p.store.remove(pv.Name); err != nil {
 		return fmt.Errorf("deleting volume %s: %w", pv.Name, err)
 	}
+	if p.deleted != nil {
+		p.deleted()
+	}
 	return nil
 }
 
@@ -136,10 +152,18 @@ func checkAccessModes(modes []corev1.PersistentVolumeAccessMode) error {
 	return nil
 }
 
-// classNodeLocal reads the class parameters. Unknown parameters are refused
-// so that a typo does not silently give the other kind of volume.
-func classNodeLocal(class *storagev1.StorageClass) (bool, error) {
-	var nodeLocal bool
+// classParameters are a class's parameters, parsed.
+type classParameters struct {
+	nodeLocal bool
+	// thinClones is false when the class opts out of thin clones: disks
+	// from images are then full copies on Block volumes.
+	thinClones bool
+}
+
+// parseClassParameters reads the class parameters. Unknown parameters are
+// refused so that a typo does not silently give another kind of volume.
+func parseClassParameters(class *storagev1.StorageClass) (classParameters, error) {
+	out := classParameters{thinClones: true}
 	keys := make([]string, 0, len(class.Parameters))
 	for k := range class.Parameters {
 		keys = append(keys, k)
@@ -147,18 +171,32 @@ func classNodeLocal(class *storagev1.StorageClass) (bool, error) {
 	sort.Strings(keys)
 	for _, k := range keys {
 		v := class.Parameters[k]
+		var dst *bool
 		switch k {
 		case ParameterNodeLocal:
-			b, err := strconv.ParseBool(v)
-			if err != nil {
-				return false, fmt.Errorf("storage class %s: parameter %s=%q is not true or false", class.Name, k, v)
-			}
-			nodeLocal = b
+			dst = &out.nodeLocal
+		case ParameterThinClones:
+			dst = &out.thinClones
 		default:
-			return false, fmt.Errorf("storage class %s: unknown parameter %q (known: %s)", class.Name, k, ParameterNodeLocal)
+			return out, fmt.Errorf("storage class %s: unknown parameter %q (known: %s, %s)", class.Name, k, ParameterNodeLocal, ParameterThinClones)
 		}
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return out, fmt.Errorf("storage class %s: parameter %s=%q is not true or false", class.Name, k, v)
+		}
+		*dst = b
 	}
-	return nodeLocal, nil
+	return out, nil
+}
+
+// ThinClones reports whether disks made from images on class are thin
+// clones: the class is served here and does not opt out.
+func ThinClones(class *storagev1.StorageClass) bool {
+	if class == nil || class.Provisioner != ProvisionerName {
+		return false
+	}
+	p, err := parseClassParameters(class)
+	return err == nil && p.thinClones
 }
 
 // newPV describes a provisioned volume. The library fills in the claim

@@ -126,9 +126,11 @@ func (r *resizer) grow(ctx context.Context, claim *corev1.PersistentVolumeClaim,
 			return fmt.Errorf("volume %s: %w", pv.Name, err)
 		}
 	} else if !fi.IsDir() {
-		// A Filesystem volume is a directory on the host's filesystem:
-		// there is nothing to grow.
 		return fmt.Errorf("backing of volume %s: %s is not a directory", pv.Name, path)
+	} else if err := growOverlay(ctx, path, size); err != nil {
+		// A plain Filesystem volume is a directory on the host's
+		// filesystem, with nothing to grow; a thin clone's disk is.
+		return fmt.Errorf("volume %s: %w", pv.Name, err)
 	}
 	if r.notifier != nil {
 		if err := r.notifier.VolumeResized(ctx, pv.Name, size); err != nil {

@@ -10,6 +10,8 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/util/workqueue"
 	"sigs.k8s.io/sig-storage-lib-external-provisioner/v13/controller"
+
+	"github.com/virtlab/dvp/internal/imagecache"
 )
 
 // Options configure Run.
@@ -20,6 +22,13 @@ type Options struct {
 	// Nodes are the simulated node names; node-local volumes of Immediate
 	// classes are pinned to the first.
 	Nodes []string
+	// Cache and Clones, when both set, let claims whose dataSourceRef names
+	// a VirtualImage or ClusterVirtualImage be provisioned as thin clones.
+	Cache  *imagecache.Cache
+	Clones CloneResolver
+	// VolumeDeleted, if set, is called after a volume's backing was removed
+	// (the image cache collects entries no disk needs any more).
+	VolumeDeleted func()
 }
 
 // resyncPeriod bounds how long a missed event delays a provisioning or a
@@ -36,6 +45,7 @@ func Run(ctx context.Context, o Options) error {
 	if err != nil {
 		return fmt.Errorf("storage provisioner: %w", err)
 	}
+	p.cache, p.clones, p.deleted = o.Cache, o.Clones, o.VolumeDeleted
 	// Nothing is being created yet, so leftovers of a crash can go.
 	if err := p.store.init(); err != nil {
 		return fmt.Errorf("storage provisioner: %w", err)

@@ -5,8 +5,11 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/virtlab/dvp/test/harness"
 )
@@ -112,10 +115,7 @@ func TestDiskFromImage(t *testing.T) {
 	srv.MustKubectlStdin(disk("too-small", "VirtualImage", "qcow2-src", "{size: 1Mi, storageClassName: linstor-thin-r2}"), "apply", "-f", "-")
 
 	backing := func(vd string) []byte {
-		pvc := srv.MustKubectl("-n", "vms", "get", "vd", vd, "-o", "jsonpath={.status.target.persistentVolumeClaimName}")
-		pv := srv.MustKubectl("-n", "vms", "get", "pvc", pvc, "-o", "jsonpath={.spec.volumeName}")
-		path := srv.MustKubectl("get", "pv", pv, "-o", `jsonpath={.metadata.annotations.virtualization\.deckhouse\.io/volume-path}`)
-		b, err := os.ReadFile(path)
+		b, err := os.ReadFile(diskRaw(t, srv, vd))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -138,6 +138,38 @@ func TestDiskFromImage(t *testing.T) {
 	if len(b) != 1<<30 || !bytes.Equal(b[:len(raw)], raw) || !bytes.Equal(b[len(raw):64<<20], make([]byte, 64<<20-len(raw))) {
 		t.Errorf("disk from the qcow2 image does not hold the image's data (%d bytes)", len(b))
 	}
+	// Both are thin clones: a qcow2 overlay on the node's cached copy of
+	// the image, named by a relative path, on a Filesystem claim.
+	for _, vd := range []string{"from-raw", "from-qcow2"} {
+		pvc := srv.MustKubectl("-n", "vms", "get", "vd", vd, "-o", "jsonpath={.status.target.persistentVolumeClaimName}")
+		if got := srv.MustKubectl("-n", "vms", "get", "pvc", pvc, "-o", "jsonpath={.spec.volumeMode}/{.spec.dataSourceRef.kind}"); got != "Filesystem/VirtualImage" {
+			t.Errorf("%s claim mode/source = %q, want a Filesystem clone of a VirtualImage", vd, got)
+		}
+		out, err := exec.Command("qemu-img", "info", "--output=json", filepath.Join(backingPath(t, srv, vd), "disk.qcow2")).CombinedOutput()
+		if err != nil || !strings.Contains(string(out), `"backing-filename": "../../image-cache/`) {
+			t.Errorf("%s overlay: %v\n%s", vd, err, out)
+		}
+	}
+	// Deleting the image leaves its disks whole: the cache entry lives
+	// while a disk needs it.
+	cached := func() int {
+		es, _ := os.ReadDir(filepath.Join(srv.DataDir, "image-cache"))
+		return len(es)
+	}
+	if n := cached(); n != 2 {
+		t.Errorf("image cache holds %d entries, want 2 (one per image)", n)
+	}
+	srv.MustKubectl("-n", "vms", "delete", "vi", "raw-src")
+	if b := backing("from-raw"); !bytes.Equal(b, raw) {
+		t.Errorf("disk from a deleted image holds other bytes")
+	}
+	srv.MustKubectl("-n", "vms", "delete", "vd", "from-raw")
+	for i := 0; cached() != 1; i++ {
+		if i == 600 {
+			t.Fatalf("image cache still holds %d entries after the image and its only disk were deleted", cached())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 	// A disk smaller than the image says what to do.
 	waitFor(t, srv, "Failed", "-n", "vms", "get", "vd", "too-small", "-o", "jsonpath={.status.phase}")
 	msg := srv.MustKubectl("-n", "vms", "get", "vd", "too-small", "-o", `jsonpath={.status.conditions[?(@.type=="Ready")].message}`)
@@ -156,4 +188,23 @@ func TestDiskFromImage(t *testing.T) {
 // httpImage is a VirtualImage in vms imported over HTTP from url.
 func httpImage(name, url string) string {
 	return fmt.Sprintf("apiVersion: virtualization.deckhouse.io/v1alpha2\nkind: VirtualImage\nmetadata: {name: %s, namespace: vms}\nspec:\n  storage: ContainerRegistry\n  dataSource:\n    type: HTTP\n    http: {url: %q}\n", name, url)
+}
+
+// diskRaw returns a raw file holding the data of a disk: the Block
+// volume's file itself, or a thin clone's overlay converted to raw.
+func diskRaw(t *testing.T, srv *harness.Server, vd string) string {
+	t.Helper()
+	path := backingPath(t, srv, vd)
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !fi.IsDir() {
+		return path
+	}
+	out := filepath.Join(t.TempDir(), vd+".raw")
+	if b, err := exec.Command("qemu-img", "convert", "-O", "raw", filepath.Join(path, "disk.qcow2"), out).CombinedOutput(); err != nil {
+		t.Fatalf("reading thin clone %s: %v\n%s", vd, err, b)
+	}
+	return out
 }

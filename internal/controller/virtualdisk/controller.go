@@ -21,6 +21,8 @@ import (
 
 	"github.com/virtlab/dvp/api/v1alpha2"
 	"github.com/virtlab/dvp/internal/controller/importjob"
+	"github.com/virtlab/dvp/internal/imagecache"
+	"github.com/virtlab/dvp/internal/storage"
 )
 
 // Reconciler reconciles VirtualDisks.
@@ -142,12 +144,17 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.
 		return ctrl.Result{RequeueAfter: 10 * time.Second}, nil
 	}
 	if pvc == nil {
-		if pvc, err = r.ensureClaim(ctx, vd, class, *size); err != nil {
+		var clone *corev1.TypedObjectReference
+		if src != nil && storage.ThinClones(class) && imagecache.Supports(src.format) {
+			group := storage.CloneGroup
+			clone = &corev1.TypedObjectReference{APIGroup: &group, Kind: src.kind, Name: src.name}
+		}
+		if pvc, err = r.ensureClaim(ctx, vd, class, *size, clone); err != nil {
 			return ctrl.Result{}, err
 		}
 	}
 	vd.Status.Target.PersistentVolumeClaim = pvc.Name
-	if src != nil {
+	if src != nil && pvc.Spec.DataSourceRef == nil {
 		if done, res, err := r.write(ctx, vd, pvc, *src, 0); !done || err != nil {
 			return res, err
 		}
@@ -180,7 +187,7 @@ func (r *Reconciler) reconcileStaged(ctx context.Context, vd *v1alpha2.VirtualDi
 			r.failed(vd, err.Error())
 			return ctrl.Result{}, nil
 		}
-		if pvc, err = r.ensureClaim(ctx, vd, class, size); err != nil {
+		if pvc, err = r.ensureClaim(ctx, vd, class, size, nil); err != nil {
 			return ctrl.Result{}, err
 		}
 	} else {
@@ -316,7 +323,11 @@ func (r *Reconciler) storageClass(ctx context.Context, vd *v1alpha2.VirtualDisk)
 	return nil, fmt.Errorf("no storageClassName given and no default StorageClass: set spec.persistentVolumeClaim.storageClassName")
 }
 
-func (r *Reconciler) ensureClaim(ctx context.Context, vd *v1alpha2.VirtualDisk, class *storagev1.StorageClass, size resource.Quantity) (*corev1.PersistentVolumeClaim, error) {
+// ensureClaim creates the disk's claim: a Block volume the data is written
+// onto, or, when clone names an image, a Filesystem volume the provisioner
+// makes a thin clone of the image in (a qcow2 overlay on the node's cached
+// copy), which costs the same whatever the image's size.
+func (r *Reconciler) ensureClaim(ctx context.Context, vd *v1alpha2.VirtualDisk, class *storagev1.StorageClass, size resource.Quantity, clone *corev1.TypedObjectReference) (*corev1.PersistentVolumeClaim, error) {
 	pvc := &corev1.PersistentVolumeClaim{}
 	err := r.Client.Get(ctx, client.ObjectKey{Namespace: vd.Namespace, Name: ClaimName(vd)}, pvc)
 	if err == nil || !apierrors.IsNotFound(err) {
@@ -324,6 +335,9 @@ func (r *Reconciler) ensureClaim(ctx context.Context, vd *v1alpha2.VirtualDisk, 
 	}
 	// Block: a VM sees the raw volume, no filesystem layer in between.
 	block := corev1.PersistentVolumeBlock
+	if clone != nil {
+		block = corev1.PersistentVolumeFilesystem
+	}
 	pvc = &corev1.PersistentVolumeClaim{
 		ObjectMeta: metav1.ObjectMeta{Namespace: vd.Namespace, Name: ClaimName(vd),
 			Labels: map[string]string{"app.kubernetes.io/managed-by": "dvp", "virtualization.deckhouse.io/virtual-disk": vd.Name}},
@@ -332,6 +346,7 @@ func (r *Reconciler) ensureClaim(ctx context.Context, vd *v1alpha2.VirtualDisk, 
 			VolumeMode:       &block,
 			StorageClassName: &class.Name,
 			Resources:        corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceStorage: size}},
+			DataSourceRef:    clone,
 		},
 	}
 	if err := controllerutil.SetControllerReference(vd, pvc, r.Client.Scheme()); err != nil {
@@ -343,7 +358,11 @@ func (r *Reconciler) ensureClaim(ctx context.Context, vd *v1alpha2.VirtualDisk, 
 		}
 		return nil, fmt.Errorf("creating PersistentVolumeClaim %s: %w", pvc.Name, err)
 	}
-	r.Recorder.Eventf(vd, corev1.EventTypeNormal, "Provisioning", "Created PersistentVolumeClaim %s on StorageClass %s", pvc.Name, class.Name)
+	if clone != nil {
+		r.Recorder.Eventf(vd, corev1.EventTypeNormal, "Provisioning", "Created PersistentVolumeClaim %s on StorageClass %s as a thin clone of %s %s", pvc.Name, class.Name, clone.Kind, clone.Name)
+	} else {
+		r.Recorder.Eventf(vd, corev1.EventTypeNormal, "Provisioning", "Created PersistentVolumeClaim %s on StorageClass %s", pvc.Name, class.Name)
+	}
 	return pvc, nil
 }
 

@@ -28,6 +28,9 @@ type source struct {
 	ref      importjob.ImageRef
 	uid      string
 	unpacked int64
+	// kind, name and format are set for VirtualImages and
+	// ClusterVirtualImages, which a disk may be a thin clone of.
+	kind, name, format string
 }
 
 // resolveImage finds the image a disk names; ok is false with a message
@@ -41,24 +44,24 @@ func (r *Reconciler) resolveImage(ctx context.Context, vd *v1alpha2.VirtualDisk)
 	if !ok {
 		return source{}, false, msg
 	}
-	var bytes string
+	var bytes, format string
 	switch ref.Kind {
 	case v1alpha2.ObjectRefKindVirtualImage:
 		vi := &v1alpha2.VirtualImage{}
 		if err := r.Client.Get(ctx, client.ObjectKey{Namespace: vd.Namespace, Name: ref.Name}, vi); err != nil {
 			return source{}, false, err.Error()
 		}
-		bytes = vi.Status.Size.UnpackedBytes
+		bytes, format = vi.Status.Size.UnpackedBytes, vi.Status.Format
 	default:
 		cvi := &v1alpha2.ClusterVirtualImage{}
 		if err := r.Client.Get(ctx, client.ObjectKey{Name: ref.Name}, cvi); err != nil {
 			return source{}, false, err.Error()
 		}
-		bytes = cvi.Status.Size.UnpackedBytes
+		bytes, format = cvi.Status.Size.UnpackedBytes, cvi.Status.Format
 	}
 	var n int64
 	fmt.Sscan(bytes, &n)
-	return source{ref: img, uid: img.Tag, unpacked: n}, true, ""
+	return source{ref: img, uid: img.Tag, unpacked: n, kind: string(ref.Kind), name: ref.Name, format: format}, true, ""
 }
 
 // diskSize is the disk's size: the spec's, else the image's unpacked size.

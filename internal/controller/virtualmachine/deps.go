@@ -13,6 +13,7 @@ import (
 
 	"github.com/virtlab/dvp/api/v1alpha2"
 	"github.com/virtlab/dvp/internal/controller/importjob"
+	"github.com/virtlab/dvp/internal/imagecache"
 	"github.com/virtlab/dvp/internal/launcher"
 	"github.com/virtlab/dvp/internal/registry"
 	"github.com/virtlab/dvp/internal/sizing"
@@ -53,6 +54,7 @@ func (p *plan) ready() bool { return p.classReady && p.devicesReady && p.provisi
 
 const (
 	devicePathPrefix = "/dev/disks/"
+	diskDirPrefix    = "/var/lib/dvp/disks/"
 	pullAuthDir      = "/etc/dvp-dvcr"
 	userDataDir      = "/etc/dvp-cloudinit"
 	serviceCA        = "/var/run/secrets/kubernetes.io/serviceaccount/ca.crt"
@@ -159,10 +161,21 @@ func (r *Reconciler) resolveDevices(ctx context.Context, vm *v1alpha2.VirtualMac
 				continue
 			}
 			vol := "vd-" + ref.Name
-			disk.Path = devicePathPrefix + vol
+			thin, err := r.thinClone(ctx, vm.Namespace, claim)
+			if err != nil {
+				return err
+			}
 			p.volumes = append(p.volumes, corev1.Volume{Name: vol, VolumeSource: corev1.VolumeSource{
 				PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: claim}}})
-			p.devices = append(p.devices, corev1.VolumeDevice{Name: vol, DevicePath: disk.Path})
+			if thin {
+				// A thin clone: a qcow2 file on a Filesystem volume.
+				dir := diskDirPrefix + vol
+				disk.Path, disk.Format = dir+"/"+imagecache.OverlayName, launcher.FormatQcow2
+				p.mounts = append(p.mounts, corev1.VolumeMount{Name: vol, MountPath: dir})
+			} else {
+				disk.Path = devicePathPrefix + vol
+				p.devices = append(p.devices, corev1.VolumeDevice{Name: vol, DevicePath: disk.Path})
+			}
 		case v1alpha2.BlockDeviceKindVirtualImage, v1alpha2.BlockDeviceKindClusterVirtualImage:
 			ref2, ok, msg := importjob.ResolveImageRef(ctx, r.Client, string(ref.Kind), vm.Namespace, ref.Name)
 			if !ok {
@@ -273,4 +286,14 @@ func (r *Reconciler) resolveProvisioning(ctx context.Context, vm *v1alpha2.Virtu
 	}
 	p.config.CloudInit = ci
 	return nil
+}
+
+// thinClone reports whether the claim holds a thin clone (a Filesystem
+// volume with a qcow2 overlay) rather than a raw Block volume.
+func (r *Reconciler) thinClone(ctx context.Context, ns, claim string) (bool, error) {
+	pvc := &corev1.PersistentVolumeClaim{}
+	if err := r.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: claim}, pvc); err != nil {
+		return false, client.IgnoreNotFound(err)
+	}
+	return pvc.Spec.VolumeMode != nil && *pvc.Spec.VolumeMode == corev1.PersistentVolumeFilesystem, nil
 }
