@@ -25,14 +25,15 @@ random_qcow2() {
 }
 
 # platform_up NAME starts `dvp server` in a fresh namespace NAME with its
-# data under $work/data, waits until it is ready, and arranges cleanup
-# (server, pod processes, namespace, $work) on exit.
+# data under $work/data (and the settings file $DVP_BENCH_CONFIG, if set),
+# waits until it is ready, and arranges cleanup (server, pod processes,
+# namespace, $work) on exit.
 platform_up() {
   ns=$1
   work=$(mktemp -d)
   trap platform_down EXIT
   netns_up "$ns"
-  ip netns exec "$ns" "$BIN/dvp" server --data-dir "$work/data" >"$work/log" 2>&1 &
+  ip netns exec "$ns" "$BIN/dvp" server --data-dir "$work/data" ${DVP_BENCH_CONFIG:+--config "$DVP_BENCH_CONFIG"} >"$work/log" 2>&1 &
   until [ -f "$work/data/kubeconfig" ]; do sleep 0.1; done
 }
 

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -137,6 +138,9 @@ func TestDiskFromImage(t *testing.T) {
 	b := backing("from-qcow2")
 	if len(b) != 1<<30 || !bytes.Equal(b[:len(raw)], raw) || !bytes.Equal(b[len(raw):64<<20], make([]byte, 64<<20-len(raw))) {
 		t.Errorf("disk from the qcow2 image does not hold the image's data (%d bytes)", len(b))
+	}
+	if d := srv.MustKubectl("-n", "vms", "get", "vd", "from-qcow2", "-o", "jsonpath={.status.stats.creationDuration.waitingForDependencies}/{.status.stats.creationDuration.totalProvisioning}"); !regexp.MustCompile(`^[0-9.]+m?s/[0-9.]+m?s$`).MatchString(d) {
+		t.Errorf("creationDuration waitingForDependencies/totalProvisioning = %q", d)
 	}
 	// Both are thin clones: a qcow2 overlay on the node's cached copy of
 	// the image, named by a relative path, on a Filesystem claim.

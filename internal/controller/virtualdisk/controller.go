@@ -94,6 +94,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.
 	}
 	before := vd.Status.DeepCopy()
 	defer func() {
+		observeDurations(vd, before.Phase, time.Now())
 		vd.Status.ObservedGeneration = vd.Generation
 		if !equality.Semantic.DeepEqual(*before, vd.Status) {
 			if err := r.Client.Status().Update(ctx, vd); err != nil && retErr == nil && !apierrors.IsNotFound(err) {
@@ -182,6 +183,7 @@ func (r *Reconciler) reconcileStaged(ctx context.Context, vd *v1alpha2.VirtualDi
 		if err != nil || !done {
 			return res, err
 		}
+		observeDVCRDone(vd, time.Now())
 		src = stagedImage(vd, unpacked)
 		if size, err = diskSize(vd, src); err != nil {
 			r.failed(vd, err.Error())
