@@ -20,8 +20,9 @@ import (
 
 // importConfig is `dvp-worker import`'s environment.
 type importConfig struct {
-	source    string // http | registry | dvcr
-	url       string
+	source    string // http | registry | dvcr | volume
+	url       string // for volume: the device or the qcow2 file
+	format    string // volume: raw (Block) or qcow2 (Filesystem)
 	caFile    string
 	checksums image.Checksums
 	authFile  string
@@ -52,8 +53,19 @@ func importConfigFromEnv(getenv func(string) string) (importConfig, error) {
 	}
 	switch c.source {
 	case "http", "registry", "dvcr":
+	case "volume":
+		// The claim's volume mode says how the disk is kept.
+		switch mode := getenv("IMPORTER_VOLUME_MODE"); mode {
+		case "Block":
+			c.format = image.FormatRaw
+		case "Filesystem":
+			c.format = image.FormatQCOW2
+		default:
+			return c, fmt.Errorf("IMPORTER_VOLUME_MODE=%q: want Block or Filesystem", mode)
+		}
+		c.url = resolve(c.url)
 	default:
-		return c, fmt.Errorf("IMPORTER_SOURCE=%q: want http, registry or dvcr", c.source)
+		return c, fmt.Errorf("IMPORTER_SOURCE=%q: want http, registry, dvcr or volume", c.source)
 	}
 	if c.url == "" {
 		return c, errors.New("IMPORTER_URL is empty")
@@ -161,6 +173,8 @@ func doImport(ctx context.Context, cfg importConfig, scratch string, progress im
 			}
 		}
 		return image.CopyImage(ctx, from, cfg.dest)
+	case "volume":
+		return image.ImportVolume(ctx, image.VolumeSource{Path: cfg.url, Format: cfg.format}, cfg.dest, scratch, progress)
 	}
 	return image.Import(ctx, src, cfg.checksums, cfg.dest, scratch, progress)
 }

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -147,5 +148,96 @@ func TestProgressLine(t *testing.T) {
 	want := "progress 50.0 500 1000 500\nprogress - 700 - 200\n"
 	if out.String() != want {
 		t.Errorf("got %q, want %q", out.String(), want)
+	}
+}
+
+// TestImportVolumeCommand runs `dvp-worker import` on the two volume
+// layouts of a VirtualDisk as the node runtime presents them: a Block
+// volume's file linked at the device path, and a Filesystem thin clone
+// linked at its mount path, whose qcow2 names its backing file relative to
+// the real volume directory.
+func TestImportVolumeCommand(t *testing.T) {
+	if _, err := exec.LookPath("qemu-img"); err != nil {
+		t.Skip("qemu-img is not installed (apt-get install qemu-utils); skipping a test that needs it")
+	}
+	reg := httptest.NewTLSServer(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
+	defer reg.Close()
+	host := strings.TrimPrefix(reg.URL, "https://")
+	ca := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: reg.Certificate().Raw})
+
+	data := t.TempDir()
+	block := filepath.Join(data, "volumes", "pv-block.img")
+	thin := filepath.Join(data, "volumes", "pv-thin")
+	cache := filepath.Join(data, "image-cache")
+	for _, d := range []string{thin, cache} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	disk := bytes.Repeat([]byte("block volume "), 100000)
+	disk = disk[:len(disk)/1024*1024]
+	if err := os.WriteFile(block, disk, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(cache, "sha256-x.raw"), disk, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	create := exec.Command("qemu-img", "create", "-f", "qcow2", "-b", "../../image-cache/sha256-x.raw", "-F", "raw", "disk.qcow2", "4M")
+	create.Dir = thin
+	if b, err := create.CombinedOutput(); err != nil {
+		t.Fatalf("qemu-img create: %v\n%s", err, b)
+	}
+
+	for _, tt := range []struct {
+		mode, link, target, url string
+		unpacked                float64
+	}{
+		{"Block", "/dev/disk-source", block, "/dev/disk-source", float64(len(disk))},
+		{"Filesystem", "/data", thin, "/data/disk.qcow2", 4 << 20},
+	} {
+		t.Run(tt.mode, func(t *testing.T) {
+			root := t.TempDir()
+			caPath := "/var/run/secrets/kubernetes.io/serviceaccount/ca.crt"
+			if err := os.MkdirAll(filepath.Dir(filepath.Join(root, tt.link)), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Symlink(tt.target, filepath.Join(root, tt.link)); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.MkdirAll(filepath.Dir(filepath.Join(root, caPath)), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(root, caPath), ca, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			termLog := filepath.Join(t.TempDir(), "termination-log")
+			env := map[string]string{
+				"DVP_ROOT":              root,
+				"DVP_TERMINATION_LOG":   termLog,
+				"IMPORTER_SOURCE":       "volume",
+				"IMPORTER_VOLUME_MODE":  tt.mode,
+				"IMPORTER_URL":          tt.url,
+				"IMPORTER_DEST":         host + "/vi/ns/from-" + strings.ToLower(tt.mode) + ":uid-1",
+				"IMPORTER_DEST_CA_FILE": caPath,
+			}
+			var stdout, stderr bytes.Buffer
+			code := runImport(context.Background(), func(k string) string { return env[k] }, &stdout, &stderr)
+			b, _ := os.ReadFile(termLog)
+			var msg map[string]any
+			_ = json.Unmarshal(b, &msg)
+			if code != 0 || msg["format"] != "qcow2" || msg["unpackedBytes"] != tt.unpacked {
+				t.Fatalf("exit %d, result %s, stderr %s", code, b, stderr.String())
+			}
+			lines := strings.Split(strings.TrimSpace(stdout.String()), "\n")
+			if last := strings.Fields(lines[len(lines)-1]); len(last) != 5 || last[1] != "100.0" {
+				t.Errorf("last progress line %q", lines[len(lines)-1])
+			}
+		})
+	}
+
+	env := map[string]string{"IMPORTER_SOURCE": "volume", "IMPORTER_URL": "/dev/x", "IMPORTER_DEST": host + "/a:b", "DVP_TERMINATION_LOG": filepath.Join(t.TempDir(), "log")}
+	var stderr bytes.Buffer
+	if code := runImport(context.Background(), func(k string) string { return env[k] }, io.Discard, &stderr); code != 1 || !strings.Contains(stderr.String(), "IMPORTER_VOLUME_MODE") {
+		t.Errorf("no volume mode: exit %d, %s", code, stderr.String())
 	}
 }

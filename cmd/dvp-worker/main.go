@@ -26,7 +26,8 @@ commands:
   exit CODE [MESSAGE]   write MESSAGE as the termination message and exit with CODE
   fill                  write an image from DVCR onto a disk volume (the vd-importer pod)
   import                copy a disk image into DVCR, configured by IMPORTER_* variables
-                        (IMPORTER_SOURCE http|registry|dvcr, IMPORTER_URL, IMPORTER_DEST, ...)
+                        (IMPORTER_SOURCE http|registry|dvcr|volume, IMPORTER_URL, IMPORTER_DEST,
+                        IMPORTER_VOLUME_MODE Block|Filesystem for volume, ...)
   launch                run a VM's QEMU (the d8v-compute container of a launcher pod),
                         configured by DVP_LAUNCHER_CONFIG, DVP_RUN_DIR, DVP_GRACE_SECONDS, ...
 `

@@ -15,6 +15,8 @@
 // data and a VMDK's metadata may sit in its footer; memory stays bounded
 // whatever the image size, and the spool file is removed at the end.
 // CopyImage copies an image between DVCR repositories without a download.
+// ImportVolume stores a VirtualDisk's volume (a raw Block device, or a
+// Filesystem volume's qcow2 with its backing chain) as a flattened qcow2.
 //
 // The package is linked into the lean dvp-worker binary: it must not import
 // Kubernetes or distribution packages. It does not log; it returns errors,

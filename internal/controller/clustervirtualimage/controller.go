@@ -57,12 +57,23 @@ func (i image) Status() importjob.ImageStatus {
 	}
 }
 
-// Job: cluster images are imported by pods in the platform namespace.
+// Job: cluster images are imported by pods in the platform namespace,
+// except from a VirtualDisk: a pod mounts claims of its own namespace only,
+// so that importer runs beside the disk (still owned by the image, which
+// deletes it).
 func (i image) Job() *importjob.Job {
 	return &importjob.Job{
-		Owner: i.cvi, Namespace: platform.Namespace, Name: "cvi-importer-" + i.cvi.Name,
+		Owner: i.cvi, Namespace: importerNamespace(i.cvi), Name: "cvi-importer-" + i.cvi.Name,
 		Repository: registry.CVIRepository(i.cvi.Name), Tag: string(i.cvi.UID),
 	}
+}
+
+func importerNamespace(cvi *v1alpha2.ClusterVirtualImage) string {
+	if ref := cvi.Spec.DataSource.ObjectRef; cvi.Spec.DataSource.Type == v1alpha2.DataSourceTypeObjectRef && ref != nil &&
+		ref.Kind == v1alpha2.ObjectRefKindVirtualDisk && ref.Namespace != "" {
+		return ref.Namespace
+	}
+	return platform.Namespace
 }
 
 func (i image) DescribeSource(ctx context.Context, c client.Client, job *importjob.Job, st importjob.ImageStatus) (bool, error) {

@@ -27,6 +27,8 @@ const (
 	SourceHTTP     SourceKind = "http"
 	SourceRegistry SourceKind = "registry"
 	SourceDVCR     SourceKind = "dvcr"
+	// SourceVolume reads a VirtualDisk's claim, mounted into the pod.
+	SourceVolume SourceKind = "volume"
 )
 
 // Job is one import.
@@ -42,8 +44,11 @@ type Job struct {
 	DockerConfig []byte
 	// SourceRepository is the DVCR repository a dvcr source reads.
 	SourceRepository string
-	Repository       string // target DVCR repository
-	Tag              string
+	// Claim is the PersistentVolumeClaim a volume source reads (in
+	// Namespace).
+	Claim      *Claim
+	Repository string // target DVCR repository
+	Tag        string
 	// Annotations go on the importer pod, so the owner can tell what the
 	// running import was made for.
 	Annotations map[string]string
@@ -99,6 +104,20 @@ type Outcome struct {
 const mountDir = "/etc/dvp-importer"
 
 func secretName(job *Job) string { return job.Name + "-dvcr" }
+
+// Claim is a disk's PersistentVolumeClaim as a volume source.
+type Claim struct {
+	Name string
+	// Block: the claim's volumeMode is Block and the device holds raw
+	// data; else its directory holds image.VolumeDiskFile.
+	Block bool
+}
+
+// Where a volume source's claim appears in the importer pod.
+const (
+	volumeDevice = "/dev/disk-source"
+	volumeMount  = "/data"
+)
 
 // Observe creates the importer pod and its Secret if they do not exist yet
 // and reports the job's state.
@@ -241,9 +260,28 @@ func (e *Env) create(ctx context.Context, job *Job) error {
 	if err := e.Client.Create(ctx, secret); err != nil && !apierrors.IsAlreadyExists(err) {
 		return fmt.Errorf("creating importer secret: %w", err)
 	}
-	pod := WorkerPod(job.Namespace, job.Name, []string{"dvp-worker", "import"}, env,
-		[]corev1.VolumeMount{{Name: "importer", MountPath: mountDir, ReadOnly: true}}, nil,
-		[]corev1.Volume{{Name: "importer", VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{SecretName: secretName(job)}}}})
+	mounts := []corev1.VolumeMount{{Name: "importer", MountPath: mountDir, ReadOnly: true}}
+	var devices []corev1.VolumeDevice
+	volumes := []corev1.Volume{{Name: "importer", VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{SecretName: secretName(job)}}}}
+	if c := job.Claim; c != nil {
+		volumes = append(volumes, corev1.Volume{Name: "disk", VolumeSource: corev1.VolumeSource{
+			PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: c.Name, ReadOnly: true}}})
+		mode := "Filesystem"
+		if c.Block {
+			mode = "Block"
+			devices = append(devices, corev1.VolumeDevice{Name: "disk", DevicePath: volumeDevice})
+		} else {
+			mounts = append(mounts, corev1.VolumeMount{Name: "disk", MountPath: volumeMount, ReadOnly: true})
+		}
+		env = append(env, corev1.EnvVar{Name: "IMPORTER_VOLUME_MODE", Value: mode})
+	}
+	pod := WorkerPod(job.Namespace, job.Name, []string{"dvp-worker", "import"}, env, mounts, devices, volumes)
+	if job.Claim != nil {
+		// The pod follows its volume: on a node-local class the node was
+		// chosen by the disk's consumer, whose taints must not keep the
+		// importer out (as for the disk's own importer).
+		pod.Spec.Tolerations = []corev1.Toleration{{Operator: corev1.TolerationOpExists}}
+	}
 	if len(job.Annotations) > 0 {
 		pod.Annotations = job.Annotations
 	}
