@@ -70,11 +70,18 @@ func Import(ctx context.Context, src Source, sums Checksums, dst Destination, sc
 	if err != nil {
 		return Result{}, err
 	}
+	var early *earlyPush
 	sp, err := spool(ctx, rc, size, sums, scratchDir, progress, func(c compression) *tarDigester {
-		// Uncompressed data of an announced size: the layer digest can be
-		// computed on the way in, saving a full read of the file.
+		// Uncompressed data of an announced size: the layer is known
+		// byte for byte on the way in, so its digest is computed and
+		// the layer pushed while the data arrives, saving two full
+		// reads of the spooled file.
 		if c != uncompressed || size < 0 {
 			return nil
+		}
+		if e, err := startEarlyPush(ctx, dst, ref); err == nil {
+			early = e
+			return newTarDigesterTo(diskName(hint, c), size, e)
 		}
 		return newTarDigester(diskName(hint, c), size)
 	})
@@ -83,15 +90,31 @@ func Import(ctx context.Context, src Source, sums Checksums, dst Destination, sc
 		defer os.Remove(sp.file)
 	}
 	if err != nil {
+		if early != nil {
+			early.abort()
+		}
 		return Result{}, err
 	}
 
+	name := diskName(hint, sp.compression)
+	layer := sp.digester.layerOrNil(sp.file, name, sp.diskBytes)
+	var earlyDone chan bool
+	if early != nil {
+		if layer != nil {
+			// The upload completes while the disk is inspected.
+			earlyDone = make(chan bool, 1)
+			go func() { earlyDone <- early.finish(layer.digest) }()
+		} else {
+			early.abort()
+		}
+	}
 	format, virtual, err := identify(ctx, sp.file, sp.diskBytes)
+	if earlyDone != nil {
+		<-earlyDone
+	}
 	if err != nil {
 		return Result{}, err
 	}
-	name := diskName(hint, sp.compression)
-	layer := sp.digester.layerOrNil(sp.file, name, sp.diskBytes)
 	if layer == nil {
 		if layer, err = newDiskLayer(sp.file, name, sp.diskBytes); err != nil {
 			return Result{}, err

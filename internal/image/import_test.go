@@ -549,3 +549,54 @@ func TestTarDigesterMatchesLayer(t *testing.T) {
 		t.Fatal("nil digester produced a layer")
 	}
 }
+
+// TestImportPushesWhileDownloading checks that a disk of a known size is
+// uploaded while it arrives, once, and not sent again by the push.
+func TestImportPushesWhileDownloading(t *testing.T) {
+	raw := rawDisk(4 * mib)
+	reg := newTestRegistry(t, "u", "p")
+	dst := reg.dest("vi/ns/early", "1")
+	// The source holds back its last MiB until the registry has most of
+	// the disk: only an upload overlapping the download gets there.
+	src := &holdBack{data: raw, hold: mib, until: func() bool { return reg.uploaded.Load() >= int64(len(raw)-2*mib) }}
+	res, err := Import(importCtx(t), &ReaderSource{R: src, Size: int64(len(raw)), Name: "disk.img"}, nil, dst, t.TempDir(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkPushed(t, reg, dst, res, "disk.img", raw)
+	if !src.overlapped {
+		t.Errorf("the registry had not received the disk when the download was about to end: the push did not overlap it")
+	}
+	// The layer is the disk plus a few tar headers; the config blob is
+	// small. Twice the disk would mean it went up twice.
+	if n := reg.uploaded.Load(); n < int64(len(raw)) || n > int64(len(raw))+64<<10 {
+		t.Errorf("uploaded %d bytes for a %d-byte disk", n, len(raw))
+	}
+}
+
+type holdBack struct {
+	data       []byte
+	off        int
+	hold       int
+	until      func() bool
+	overlapped bool
+}
+
+func (h *holdBack) Read(p []byte) (int, error) {
+	if h.off >= len(h.data) {
+		return 0, io.EOF
+	}
+	if h.off == len(h.data)-h.hold {
+		for i := 0; i < 200 && !h.overlapped; i++ {
+			h.overlapped = h.until()
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	end := min(len(h.data), h.off+len(p))
+	if h.off < len(h.data)-h.hold {
+		end = min(end, len(h.data)-h.hold)
+	}
+	n := copy(p, h.data[h.off:end])
+	h.off += n
+	return n, nil
+}

@@ -40,8 +40,18 @@ type tarDigester struct {
 }
 
 func newTarDigester(name string, size int64) *tarDigester {
+	return newTarDigesterTo(name, size, nil)
+}
+
+// newTarDigesterTo also sends the layer's bytes to also (if not nil), which
+// must not fail: see earlyPush.
+func newTarDigesterTo(name string, size int64, also io.Writer) *tarDigester {
 	d := &tarDigester{h: sha256.New()}
-	d.cw = &countingWriter{w: d.h}
+	var sink io.Writer = d.h
+	if also != nil {
+		sink = io.MultiWriter(d.h, also)
+	}
+	d.cw = &countingWriter{w: sink}
 	d.tw = tar.NewWriter(d.cw)
 	for _, hdr := range layerHeaders(name, size) {
 		if err := d.tw.WriteHeader(hdr); err != nil {

@@ -64,11 +64,21 @@ func (d Destination) reference() (name.Reference, error) {
 }
 
 func (d Destination) remoteOptions(ctx context.Context, ref name.Reference) ([]remote.Option, error) {
+	rt, auth, err := d.transport(ref)
+	if err != nil {
+		return nil, err
+	}
+	return []remote.Option{remote.WithContext(ctx), remote.WithAuth(auth), remote.WithTransport(rt)}, nil
+}
+
+// transport is the HTTP transport (TLS with d's CA) and credentials for
+// d's registry.
+func (d Destination) transport(ref name.Reference) (http.RoundTripper, authn.Authenticator, error) {
 	var ca []byte
 	if d.CAFile != "" {
 		b, err := os.ReadFile(d.CAFile)
 		if err != nil {
-			return nil, fmt.Errorf("registry CA: %w", err)
+			return nil, nil, fmt.Errorf("registry CA: %w", err)
 		}
 		ca = b
 	}
@@ -76,20 +86,28 @@ func (d Destination) remoteOptions(ctx context.Context, ref name.Reference) ([]r
 	if d.Username != "" || d.Password != "" {
 		auth = &authn.Basic{Username: d.Username, Password: d.Password}
 	}
-	return remoteOptions(ctx, ref, ca, d.Insecure, auth)
+	rt, err := baseTransport(ref, ca, d.Insecure)
+	return rt, auth, err
 }
 
 // remoteOptions is the transport, auth and context for one registry.
 func remoteOptions(ctx context.Context, ref name.Reference, caPEM []byte, insecure bool, auth authn.Authenticator) ([]remote.Option, error) {
+	rt, err := baseTransport(ref, caPEM, insecure)
+	if err != nil {
+		return nil, err
+	}
+	return []remote.Option{remote.WithContext(ctx), remote.WithAuth(auth), remote.WithTransport(rt)}, nil
+}
+
+func baseTransport(ref name.Reference, caPEM []byte, insecure bool) (http.RoundTripper, error) {
 	tr, err := newTransport(caPEM)
 	if err != nil {
 		return nil, fmt.Errorf("registry %s: %w", ref.Context().RegistryStr(), err)
 	}
-	var rt http.RoundTripper = tr
-	if !insecure {
-		rt = &forceHTTPS{host: ref.Context().RegistryStr(), next: tr}
+	if insecure {
+		return tr, nil
 	}
-	return []remote.Option{remote.WithContext(ctx), remote.WithAuth(auth), remote.WithTransport(rt)}, nil
+	return &forceHTTPS{host: ref.Context().RegistryStr(), next: tr}, nil
 }
 
 // forceHTTPS undoes go-containerregistry's guess that a registry at a

@@ -29,14 +29,16 @@ import (
 )
 
 // testRegistry is go-containerregistry's in-memory registry behind a TLS
-// httptest server, optionally with basic auth, counting writes.
+// httptest server, optionally with basic auth, counting manifest writes.
 type testRegistry struct {
 	host   string
 	caFile string
 	user   string
 	pass   string
 	writes atomic.Int64
-	srv    *httptest.Server
+	// uploaded counts the bytes of blob upload bodies.
+	uploaded atomic.Int64
+	srv      *httptest.Server
 }
 
 func newTestRegistry(t *testing.T, user, pass string) *testRegistry {
@@ -52,8 +54,14 @@ func newTestRegistry(t *testing.T, user, pass string) *testRegistry {
 				return
 			}
 		}
-		if req.Method != http.MethodGet && req.Method != http.MethodHead {
+		// An image exists once its manifest is stored; blobs nothing
+		// refers to (an upload that overlapped a download that then
+		// failed) are garbage.
+		if req.Method == http.MethodPut && strings.Contains(req.URL.Path, "/manifests/") {
 			r.writes.Add(1)
+		}
+		if strings.Contains(req.URL.Path, "/blobs/uploads/") && req.Body != nil {
+			req.Body = &countingBody{ReadCloser: req.Body, n: &r.uploaded}
 		}
 		h.ServeHTTP(w, req)
 	}))
@@ -293,4 +301,15 @@ func mustErr(t *testing.T, err, want error) {
 	if !errors.Is(err, want) {
 		t.Fatalf("error %v, want %v", err, want)
 	}
+}
+
+type countingBody struct {
+	io.ReadCloser
+	n *atomic.Int64
+}
+
+func (b *countingBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	b.n.Add(int64(n))
+	return n, err
 }
