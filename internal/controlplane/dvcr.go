@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"k8s.io/client-go/dynamic"
 	"k8s.io/klog/v2"
 
 	"github.com/virtlab/dvp/internal/pki"
@@ -106,6 +107,20 @@ func (s *Server) startDVCR(ctx context.Context, wg *sync.WaitGroup) (*DVCR, <-ch
 		return nil, nil, err
 	case <-ctx.Done():
 		return nil, nil, ctx.Err()
+	}
+	if s.platform == nil {
+		// Split mode: the controllers cannot reach the registry, so the
+		// server deletes the repositories of deleted objects itself.
+		cfg, err := s.restConfigFor("dvp:dvcr", []string{"system:masters"}, s.loopbackURL())
+		if err != nil {
+			return nil, nil, fmt.Errorf("DVCR: %w", err)
+		}
+		dyn, err := dynamic.NewForConfig(cfg)
+		if err != nil {
+			return nil, nil, fmt.Errorf("DVCR: %w", err)
+		}
+		wg.Add(1)
+		go func() { defer wg.Done(); runRepoPurger(ctx, dyn, d) }()
 	}
 	return d, errc, nil
 }

@@ -7,8 +7,10 @@ import (
 	"encoding/hex"
 	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	v2 "github.com/distribution/distribution/v3/registry/api/v2"
 	"github.com/distribution/distribution/v3/registry/auth"
@@ -43,6 +45,16 @@ func Credentials(secret []byte, repo string, push bool) (user, pass string) {
 	if push {
 		user = pushPrefix + repo
 	}
+	return user, password(secret, user)
+}
+
+// CredentialsUntil is Credentials that stop working at until: what a pod
+// gets when its Secret lives where others may read it, so a copy of the
+// Secret is worth nothing once the job is long done. The expiry is part of
+// the signed username ("push@<repo>@<unix seconds>").
+func CredentialsUntil(secret []byte, repo string, push bool, until time.Time) (user, pass string) {
+	user, _ = Credentials(secret, repo, push)
+	user += "@" + strconv.FormatInt(until.Unix(), 10)
 	return user, password(secret, user)
 }
 
@@ -88,6 +100,7 @@ func (s scope) allows(a auth.Access) bool {
 // or AdminCredentials and grants only what their scope covers.
 type accessController struct {
 	secret []byte
+	now    func() time.Time // nil: time.Now
 }
 
 var _ auth.AccessController = (*accessController)(nil)
@@ -100,18 +113,36 @@ func (ac *accessController) verify(user, pass string) (scope, error) {
 	if subtle.ConstantTimeCompare([]byte(pass), []byte(want)) != 1 {
 		return scope{}, auth.ErrAuthenticationFailure
 	}
+	var s scope
 	switch {
 	case user == adminUser:
 		return scope{admin: true}, nil
 	case strings.HasPrefix(user, pushPrefix):
-		return scope{repo: strings.TrimPrefix(user, pushPrefix), push: true}, nil
+		s = scope{repo: strings.TrimPrefix(user, pushPrefix), push: true}
 	case strings.HasPrefix(user, pullPrefix):
-		return scope{repo: strings.TrimPrefix(user, pullPrefix)}, nil
+		s = scope{repo: strings.TrimPrefix(user, pullPrefix)}
 	default:
 		// Only reachable with a password signed for a name this package
 		// never issues.
 		return scope{}, auth.ErrInvalidCredential
 	}
+	// Repository names never hold '@': one after the repository is the
+	// expiry CredentialsUntil signed.
+	if repo, exp, ok := strings.Cut(s.repo, "@"); ok {
+		until, err := strconv.ParseInt(exp, 10, 64)
+		if err != nil {
+			return scope{}, auth.ErrInvalidCredential
+		}
+		now := time.Now
+		if ac.now != nil {
+			now = ac.now
+		}
+		if now().Unix() >= until {
+			return scope{}, fmt.Errorf("%w: credentials expired", auth.ErrAuthenticationFailure)
+		}
+		s.repo = repo
+	}
+	return s, nil
 }
 
 // Authorized implements auth.AccessController. Every refusal is a Basic

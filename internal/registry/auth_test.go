@@ -3,7 +3,9 @@ package registry
 import (
 	"errors"
 	"net/http"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/distribution/distribution/v3/registry/auth"
 )
@@ -99,5 +101,30 @@ func TestCredentialsAreStable(t *testing.T) {
 	}
 	if _, p := Credentials(secret, "cvi/x", false); p == p1 {
 		t.Errorf("pull and push credentials share a password")
+	}
+}
+
+func TestCredentialsUntil(t *testing.T) {
+	secret := []byte("0123456789abcdef0123456789abcdef")
+	now := time.Unix(1_800_000_000, 0)
+	ac := &accessController{secret: secret, now: func() time.Time { return now }}
+	user, pass := CredentialsUntil(secret, "cvi/x", true, now.Add(time.Hour))
+	s, err := ac.verify(user, pass)
+	if err != nil || s.repo != "cvi/x" || !s.push {
+		t.Fatalf("fresh credentials: scope %+v, %v", s, err)
+	}
+	// Moving the expiry breaks the signature.
+	forged := strings.TrimSuffix(user, "1800003600") + "1900000000"
+	if _, err := ac.verify(forged, pass); err == nil {
+		t.Error("a username with a later expiry was accepted with the old password")
+	}
+	now = now.Add(time.Hour)
+	if _, err := ac.verify(user, pass); err == nil || !strings.Contains(err.Error(), "expired") {
+		t.Errorf("expired credentials: %v", err)
+	}
+	// Plain credentials do not expire.
+	u, p := Credentials(secret, "cvi/x", true)
+	if _, err := ac.verify(u, p); err != nil {
+		t.Errorf("plain credentials: %v", err)
 	}
 }

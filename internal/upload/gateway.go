@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"strings"
@@ -46,6 +47,9 @@ type Gateway struct {
 	// ScratchDir holds an upload while it is inspected ("" is the system's).
 	ScratchDir string
 	Import     ImportFunc
+	// IdleTimeout ends an upload whose client sent nothing for this long;
+	// the upload counts as interrupted (zero: never).
+	IdleTimeout time.Duration
 
 	started time.Time
 	mu      sync.Mutex
@@ -57,12 +61,19 @@ type transfer struct {
 	start           time.Time
 	cancel          context.CancelFunc
 	done            chan struct{}
+	// deleted is set by Cancel (the image is going away), stopping when
+	// the gateway shuts down.
+	deleted, stopping atomic.Bool
 }
+
+// DefaultIdleTimeout is how long a client may send nothing before its
+// upload counts as interrupted.
+const DefaultIdleTimeout = 2 * time.Minute
 
 // New returns a gateway that imports with image.Import.
 func New(reader client.Reader, writer client.Writer, dvcrAddress string, dvcrSecret []byte, caFile, scratchDir string) *Gateway {
 	return &Gateway{Reader: reader, Writer: writer, DVCRAddress: dvcrAddress, DVCRSecret: dvcrSecret, CAFile: caFile,
-		ScratchDir: scratchDir, Import: image.Import, started: time.Now(), active: map[types.UID]*transfer{}}
+		ScratchDir: scratchDir, Import: image.Import, IdleTimeout: DefaultIdleTimeout, started: time.Now(), active: map[types.UID]*transfer{}}
 }
 
 // Started is when this gateway started: an upload recorded as started
@@ -90,6 +101,7 @@ func (g *Gateway) Cancel(uid types.UID) {
 	if t == nil {
 		return
 	}
+	t.deleted.Store(true)
 	t.cancel()
 	select {
 	case <-t.done:
@@ -110,7 +122,9 @@ func (g *Gateway) Serve(ctx context.Context, addr, certFile, keyFile string) err
 	srv := &http.Server{
 		Handler:           g,
 		ReadHeaderTimeout: 30 * time.Second,
-		BaseContext:       func(net.Listener) context.Context { return ctx },
+		// Requests carry the gateway's context as a value: an upload runs
+		// on past its client once all bytes are in, but not past shutdown.
+		BaseContext: func(net.Listener) context.Context { return context.WithValue(ctx, serverContextKey{}, ctx) },
 	}
 	go func() {
 		<-ctx.Done()
@@ -125,6 +139,9 @@ func (g *Gateway) Serve(ctx context.Context, addr, certFile, keyFile string) err
 	}
 	return nil
 }
+
+// serverContextKey holds the context Serve runs under in a request's context.
+type serverContextKey struct{}
 
 // target is the image (or disk) an upload Secret belongs to.
 type target struct {
@@ -174,9 +191,17 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// Claim the upload: in memory against a parallel request here, in the
 	// API (an update conditional on the version read) against the
 	// controller expiring it.
-	uctx, cancel := context.WithCancel(ctx)
+	//
+	// The import does not end with the request: a client that goes away
+	// after sending every byte still gets its image (one that goes away
+	// before makes the body fail). It ends with Cancel and with the gateway.
+	uctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancel()
 	t := &transfer{start: time.Now(), cancel: cancel, done: make(chan struct{})}
+	if sctx, ok := ctx.Value(serverContextKey{}).(context.Context); ok {
+		stop := context.AfterFunc(sctx, func() { t.stopping.Store(true); cancel() })
+		defer stop()
+	}
 	t.total.Store(-1)
 	if r.ContentLength > 0 {
 		t.total.Store(r.ContentLength)
@@ -208,10 +233,30 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	log.Info("Upload started", "kind", tgt.kind, "namespace", sec.Namespace, "name", tgt.name, "bytes", r.ContentLength)
 
-	res, err := g.upload(uctx, r, t, tgt)
-	if err != nil && uctx.Err() != nil && ctx.Err() == nil {
-		// Cancelled by Cancel: the image is being deleted.
+	b := &body{r: r.Body, rc: http.NewResponseController(w), idle: g.IdleTimeout}
+	res, err := g.upload(uctx, b, r.ContentLength, t, tgt)
+	if err != nil && t.deleted.Load() {
 		http.Error(w, "the image was deleted during the upload", http.StatusGone)
+		return
+	}
+	if err != nil && (b.err != nil || t.stopping.Load()) {
+		// Nothing reached DVCR (the body is spooled before the push, and
+		// a push cut short writes no manifest): the image waits for the
+		// upload again, with the same token.
+		why, code := "the client closed the connection", http.StatusBadRequest
+		var ne net.Error
+		switch {
+		case t.stopping.Load():
+			why, code = "the platform stopped", http.StatusServiceUnavailable
+		case errors.As(b.err, &ne) && ne.Timeout():
+			why, code = fmt.Sprintf("nothing was received for %s", g.IdleTimeout), http.StatusRequestTimeout
+		}
+		note := fmt.Sprintf("The upload was interrupted after %d bytes (%s)", b.n.Load(), why)
+		log.Info("Upload interrupted", "namespace", sec.Namespace, "name", tgt.name, "bytes", b.n.Load(), "err", err.Error())
+		if rerr := g.recordInterrupted(sec, note); rerr != nil {
+			log.Error(rerr, "Recording an interrupted upload", "namespace", sec.Namespace, "name", sec.Name)
+		}
+		http.Error(w, note+": upload the whole file again with the same command.", code)
 		return
 	}
 	if rerr := g.record(sec, res, err); rerr != nil {
@@ -234,14 +279,14 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	fmt.Fprintf(w, "Uploaded a %s image (%d bytes unpacked) into %s %s.\n", res.Format, res.UnpackedBytes, tgt.kind, tgt.name)
 }
 
-func (g *Gateway) upload(ctx context.Context, r *http.Request, t *transfer, tgt target) (image.Result, error) {
+func (g *Gateway) upload(ctx context.Context, body io.Reader, size int64, t *transfer, tgt target) (image.Result, error) {
 	sums, err := image.ParseChecksums(tgt.checksums)
 	if err != nil {
 		return image.Result{}, fmt.Errorf("%w: spec.dataSource.upload.checksum: %v", image.ErrChecksum, err)
 	}
 	user, pass := registry.Credentials(g.DVCRSecret, tgt.repository, true)
 	dst := image.Destination{Repository: g.DVCRAddress + "/" + tgt.repository, Tag: string(tgt.uid), Username: user, Password: pass, CAFile: g.CAFile}
-	src := &image.ReaderSource{R: r.Body, Size: r.ContentLength}
+	src := &image.ReaderSource{R: body, Size: size}
 	return g.Import(ctx, src, sums, dst, g.ScratchDir, func(received, total int64) {
 		t.received.Store(received)
 		if total > 0 {
@@ -250,9 +295,31 @@ func (g *Gateway) upload(ctx context.Context, r *http.Request, t *transfer, tgt 
 	})
 }
 
-// record writes the outcome into the Secret; it retries on conflicts and
-// outlives the request.
+// record writes the outcome into the Secret.
 func (g *Gateway) record(sec *corev1.Secret, res image.Result, uerr error) error {
+	return g.update(sec, func(data map[string][]byte) {
+		if uerr != nil {
+			data[KeyState] = []byte(StateFailed)
+			data[KeyReason] = []byte(image.Reason(uerr))
+			data[KeyError] = []byte(uerr.Error())
+		} else {
+			b, _ := json.Marshal(res)
+			data[KeyState] = []byte(StateSucceeded)
+			data[KeyResult] = b
+		}
+	})
+}
+
+// recordInterrupted puts the Secret back to Waiting, so the same token takes
+// a new upload, and notes why and when: the wait for the upload starts over
+// from then.
+func (g *Gateway) recordInterrupted(sec *corev1.Secret, note string) error {
+	return g.update(sec, func(data map[string][]byte) { MarkInterrupted(data, note, time.Now()) })
+}
+
+// update changes the Secret's data with change; it retries on conflicts
+// and outlives the request.
+func (g *Gateway) update(sec *corev1.Secret, change func(data map[string][]byte)) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	key := client.ObjectKeyFromObject(sec)
@@ -264,17 +331,43 @@ func (g *Gateway) record(sec *corev1.Secret, res image.Result, uerr error) error
 		if cur.Data == nil {
 			cur.Data = map[string][]byte{}
 		}
-		if uerr != nil {
-			cur.Data[KeyState] = []byte(StateFailed)
-			cur.Data[KeyReason] = []byte(image.Reason(uerr))
-			cur.Data[KeyError] = []byte(uerr.Error())
-		} else {
-			b, _ := json.Marshal(res)
-			cur.Data[KeyState] = []byte(StateSucceeded)
-			cur.Data[KeyResult] = b
-		}
+		change(cur.Data)
 		return g.Writer.Update(ctx, cur)
 	})
+}
+
+// body is an upload's request body: it counts the bytes read, keeps the
+// first error reading them (the client went away or stalled) and pushes
+// the read deadline on while data flows.
+type body struct {
+	r    io.Reader
+	rc   *http.ResponseController
+	idle time.Duration
+	n    atomic.Int64
+	err  error
+	// deadline is the read deadline last set; it is moved on only once a
+	// quarter of the idle time has passed, not on every read.
+	deadline time.Time
+}
+
+func (b *body) Read(p []byte) (int, error) {
+	if b.idle > 0 && b.rc != nil && time.Until(b.deadline) < b.idle*3/4 {
+		b.deadline = time.Now().Add(b.idle)
+		_ = b.rc.SetReadDeadline(b.deadline) // unsupported by a test recorder
+	}
+	n, err := b.r.Read(p)
+	b.n.Add(int64(n))
+	switch {
+	case err == io.EOF:
+		if b.idle > 0 && b.rc != nil {
+			// The import may take minutes after the last byte; the
+			// connection must not time out meanwhile.
+			_ = b.rc.SetReadDeadline(time.Time{})
+		}
+	case err != nil && b.err == nil:
+		b.err = err
+	}
+	return n, err
 }
 
 // lookup finds the Secret of token and its image. It returns a nil Secret

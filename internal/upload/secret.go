@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"regexp"
 	"strings"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -25,10 +26,15 @@ const (
 	KeyResult    = "result"    // JSON of image.Result on success
 	KeyReason    = "reason"    // image.Reason of a failure
 	KeyError     = "error"     // message of a failure
+	// KeyInterrupted says why the last upload was cut off, KeyInterruptedAt
+	// (RFC 3339) when; the Secret is back to Waiting then.
+	KeyInterrupted   = "interrupted"
+	KeyInterruptedAt = "interruptedAt"
 )
 
 // States of an upload. Only Waiting accepts an upload; the gateway moves
-// Waiting to Uploading and Uploading to Succeeded or Failed, the controller
+// Waiting to Uploading and Uploading to Succeeded or Failed, or back to
+// Waiting when the upload was cut off (see MarkInterrupted); the controller
 // moves Waiting to Expired when nobody uploaded in time.
 const (
 	StateWaiting   = "Waiting"
@@ -94,3 +100,22 @@ func NewSecret(namespace, name, token string) *corev1.Secret {
 
 // State returns the upload state of a Secret.
 func State(s *corev1.Secret) string { return string(s.Data[KeyState]) }
+
+// MarkInterrupted puts an upload Secret's data back to Waiting after an
+// upload was cut off: note says what happened (shown to the user), at is
+// when, and the wait for a new upload starts over from then.
+func MarkInterrupted(data map[string][]byte, note string, at time.Time) {
+	data[KeyState] = []byte(StateWaiting)
+	data[KeyInterrupted] = []byte(note)
+	data[KeyInterruptedAt] = []byte(at.UTC().Format(time.RFC3339Nano))
+}
+
+// WaitingSince is when the Secret started waiting for an upload: its
+// creation, or the last interruption.
+func WaitingSince(s *corev1.Secret) time.Time {
+	since := s.CreationTimestamp.Time
+	if at, err := time.Parse(time.RFC3339Nano, string(s.Data[KeyInterruptedAt])); err == nil && at.After(since) {
+		since = at
+	}
+	return since
+}

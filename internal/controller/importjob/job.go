@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -220,8 +221,16 @@ func (e *Env) Delete(ctx context.Context, job *Job) error {
 	return nil
 }
 
+// ImporterCredentialsTTL is how long an importer pod's push credentials
+// work: longer than any import should take, short enough that a copy of
+// the Secret taken during one is soon useless.
+const ImporterCredentialsTTL = 24 * time.Hour
+
 func (e *Env) create(ctx context.Context, job *Job) error {
-	user, pass := registry.Credentials(e.DVCRSecret, job.Repository, true)
+	// The Secret lives in the image's (or, for an image made from a disk,
+	// the disk's) namespace, readable by whoever may read Secrets there:
+	// its push right must not outlive the job by much.
+	user, pass := registry.CredentialsUntil(e.DVCRSecret, job.Repository, true, time.Now().Add(ImporterCredentialsTTL))
 	data := map[string][]byte{"username": []byte(user), "password": []byte(pass)}
 	env := []corev1.EnvVar{
 		{Name: "IMPORTER_SOURCE", Value: string(job.Kind)},

@@ -150,20 +150,38 @@ func ReconcileUpload(ctx context.Context, c client.Client, rec record.EventRecor
 	setURLs(fmt.Sprintf("curl --cacert %s %s -T example.iso", u.CAFile, url), &v1alpha2.ImageUploadURLs{External: url, InCluster: url})
 	st.SetDatasource(true, "DatasourceReady", "")
 
+	if cutOffByRestart(sec, obj.GetUID(), u.Gateway) {
+		// The upload never reached DVCR (the gateway pushes only a
+		// complete file), so the same token takes it again.
+		upload.MarkInterrupted(sec.Data, "The upload was cut off by a restart of the platform", time.Now())
+		if err := c.Update(ctx, sec); err != nil {
+			if apierrors.IsConflict(err) {
+				return ctrl.Result{RequeueAfter: time.Second}, nil
+			}
+			return ctrl.Result{}, err
+		}
+	}
+
 	var out Outcome
 	switch upload.State(sec) {
 	case upload.StateWaiting, "":
-		created := sec.CreationTimestamp.Time
-		if created.IsZero() {
-			created = time.Now()
+		// The wait runs from the Secret's creation, or from the last
+		// interrupted upload.
+		since := upload.WaitingSince(sec)
+		if since.IsZero() {
+			since = time.Now()
 		}
-		left := time.Until(created.Add(u.Wait))
+		left := time.Until(since.Add(u.Wait))
 		if left > 0 {
-			*st.Phase = "WaitForUserUpload"
+			note := string(sec.Data[upload.KeyInterrupted])
+			if note != "" && *st.Phase == "Provisioning" {
+				rec.Event(obj, corev1.EventTypeWarning, "UploadInterrupted", note+": upload again with the command in status.uploadCommand")
+			}
+			*st.Phase, *st.DownloadSpeed = "WaitForUserUpload", nil
 			if *st.Progress == "" {
 				*st.Progress = "0%"
 			}
-			st.SetReady(false, "WaitForUserUpload", fmt.Sprintf("Waiting for the upload until %s: run the command in status.uploadCommand.", created.Add(u.Wait).UTC().Format(time.RFC3339)))
+			st.SetReady(false, "WaitForUserUpload", waitingMessage(note, since.Add(u.Wait)))
 			return ctrl.Result{RequeueAfter: min(left+100*time.Millisecond, 5*time.Second)}, nil
 		}
 		// Expire the token; conditional on the version read, so an upload
@@ -195,21 +213,8 @@ func ReconcileUpload(ctx context.Context, c client.Client, rec record.EventRecor
 			}
 			break
 		}
-		started, _ := time.Parse(time.RFC3339Nano, string(sec.Data[upload.KeyStartedAt]))
-		if !started.Before(u.Gateway.Started()) {
-			// Finished a moment ago, and the cache has not caught up.
-			return ctrl.Result{RequeueAfter: time.Second}, nil
-		}
-		sec.Data[upload.KeyState] = []byte(upload.StateFailed)
-		sec.Data[upload.KeyReason] = []byte("Interrupted")
-		sec.Data[upload.KeyError] = []byte("the upload was cut off by a restart of the platform: delete and recreate the " + t.Kind + ", then upload again")
-		if err := c.Update(ctx, sec); err != nil {
-			if apierrors.IsConflict(err) {
-				return ctrl.Result{RequeueAfter: time.Second}, nil
-			}
-			return ctrl.Result{}, err
-		}
-		out = Outcome{Phase: Failed, Reason: "Interrupted", Message: string(sec.Data[upload.KeyError])}
+		// Finished a moment ago, and the cache has not caught up.
+		return ctrl.Result{RequeueAfter: time.Second}, nil
 	case upload.StateSucceeded:
 		var r image.Result
 		if err := json.Unmarshal(sec.Data[upload.KeyResult], &r); err != nil || r.Format == "" {
@@ -240,6 +245,29 @@ func ReconcileUpload(ctx context.Context, c client.Client, rec record.EventRecor
 		}
 	}
 	return ctrl.Result{}, nil
+}
+
+// cutOffByRestart reports an upload recorded as running that started before
+// the gateway did, so no process is receiving it any more.
+func cutOffByRestart(sec *corev1.Secret, uid types.UID, gw Gateway) bool {
+	if upload.State(sec) != upload.StateUploading {
+		return false
+	}
+	if _, _, _, ok := gw.Active(uid); ok {
+		return false
+	}
+	started, _ := time.Parse(time.RFC3339Nano, string(sec.Data[upload.KeyStartedAt]))
+	return started.Before(gw.Started())
+}
+
+// waitingMessage is the Ready condition's message while an upload is
+// awaited until deadline; note says why an earlier upload was cut off.
+func waitingMessage(note string, deadline time.Time) string {
+	until := deadline.UTC().Format(time.RFC3339)
+	if note == "" {
+		return fmt.Sprintf("Waiting for the upload until %s: run the command in status.uploadCommand.", until)
+	}
+	return fmt.Sprintf("%s: upload the file again with the command in status.uploadCommand, before %s.", note, until)
 }
 
 // generationAnnotation on an upload Secret is the image generation it was
