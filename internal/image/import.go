@@ -120,14 +120,7 @@ func Import(ctx context.Context, src Source, sums Checksums, dst Destination, sc
 			return Result{}, err
 		}
 	}
-	img, err := buildImage(layer, format, sp.diskBytes, virtual)
-	if err != nil {
-		return Result{}, err
-	}
-	if err := remote.Write(ref, img, opts...); err != nil {
-		return Result{}, fmt.Errorf("pushing %s: %w", ref, classifyRegistry(err))
-	}
-	digest, err := img.Digest()
+	digest, err := pushDisk(ref, opts, layer, format, sp.diskBytes, virtual)
 	if err != nil {
 		return Result{}, err
 	}
@@ -136,7 +129,7 @@ func Import(ctx context.Context, src Source, sums Checksums, dst Destination, sc
 		CDROM:         format == FormatISO,
 		StoredBytes:   sp.diskBytes,
 		UnpackedBytes: virtual,
-		Digest:        digest.String(),
+		Digest:        digest,
 		SourceBytes:   sp.sourceBytes,
 	}, nil
 }
@@ -269,6 +262,23 @@ func identify(ctx context.Context, file string, size int64) (string, int64, erro
 		return "", 0, err
 	}
 	return format, virtual, nil
+}
+
+// pushDisk stores the image of one disk layer as ref and returns the
+// manifest digest.
+func pushDisk(ref name.Reference, opts []remote.Option, layer v1.Layer, format string, size, virtual int64) (string, error) {
+	img, err := buildImage(layer, format, size, virtual)
+	if err != nil {
+		return "", err
+	}
+	if err := remote.Write(ref, img, opts...); err != nil {
+		return "", fmt.Errorf("pushing %s: %w", ref, classifyRegistry(err))
+	}
+	digest, err := img.Digest()
+	if err != nil {
+		return "", err
+	}
+	return digest.String(), nil
 }
 
 func buildImage(layer v1.Layer, format string, size, virtual int64) (v1.Image, error) {

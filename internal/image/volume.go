@@ -13,8 +13,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/google/go-containerregistry/pkg/v1/remote"
 )
 
 // VolumeDiskFile is the file a Filesystem volume keeps its disk in: a qcow2,
@@ -116,14 +114,7 @@ func ImportVolume(ctx context.Context, src VolumeSource, dst Destination, scratc
 	if err != nil {
 		return Result{}, err
 	}
-	img, err := buildImage(layer, FormatQCOW2, stored, virtual)
-	if err != nil {
-		return Result{}, err
-	}
-	if err := remote.Write(ref, img, opts...); err != nil {
-		return Result{}, fmt.Errorf("pushing %s: %w", ref, classifyRegistry(err))
-	}
-	digest, err := img.Digest()
+	digest, err := pushDisk(ref, opts, layer, FormatQCOW2, stored, virtual)
 	if err != nil {
 		return Result{}, err
 	}
@@ -131,7 +122,7 @@ func ImportVolume(ctx context.Context, src VolumeSource, dst Destination, scratc
 		Format:        FormatQCOW2,
 		StoredBytes:   stored,
 		UnpackedBytes: virtual,
-		Digest:        digest.String(),
+		Digest:        digest,
 		SourceBytes:   virtual,
 	}, nil
 }
