@@ -23,6 +23,7 @@ GOFLAGS_TEST ?=
 .PHONY: all build deps run test unit e2e verify generate fmt vet clean kubectl
 .PHONY: guests
 .PHONY: guest-debian
+.PHONY: fuzz
 
 all: build
 
@@ -63,6 +64,10 @@ verify:
 
 vet:
 	$(GO) vet ./...
+
+# A short run of every fuzz target (FUZZTIME per target, default 10s).
+fuzz:
+	./hack/fuzz.sh
 
 # Debian 12 test guest with real cloud-init (root, Debian mirror; cached in
 # DVP_GUEST_CACHE, default /var/cache/dvp/guests). See docs/design/guests-debian.md.

@@ -154,6 +154,13 @@ func TestDiskFromImage(t *testing.T) {
 			t.Errorf("%s overlay: %v\n%s", vd, err, out)
 		}
 	}
+	// A thin clone grows offline: qemu-img resizes the overlay, the data
+	// stays.
+	srv.MustKubectl("-n", "vms", "patch", "vd", "from-qcow2", "--type", "merge", "-p", `{"spec":{"persistentVolumeClaim":{"size":"2Gi"}}}`)
+	waitFor(t, srv, "2Gi/Ready", "-n", "vms", "get", "vd", "from-qcow2", "-o", "jsonpath={.status.capacity}/{.status.phase}")
+	if b := backing("from-qcow2"); len(b) != 2<<30 || !bytes.Equal(b[:len(raw)], raw) {
+		t.Errorf("thin clone after growing to 2Gi: %d bytes, data intact %v", len(b), len(b) >= len(raw) && bytes.Equal(b[:len(raw)], raw))
+	}
 	// Deleting the image leaves its disks whole: the cache entry lives
 	// while a disk needs it.
 	cached := func() int {
