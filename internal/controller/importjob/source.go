@@ -176,3 +176,26 @@ func claimUsers(ctx context.Context, c client.Client, ns, claim, except string) 
 	}
 	return out, nil
 }
+
+// ImageCreators names the unfinished importer pods in ns that read claim to
+// make a VirtualImage or ClusterVirtualImage from its disk.
+func ImageCreators(ctx context.Context, c client.Client, ns, claim string) ([]string, error) {
+	var pods corev1.PodList
+	if err := c.List(ctx, &pods, client.InNamespace(ns), client.MatchingLabels(labels())); err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, p := range pods.Items {
+		if p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed ||
+			!(strings.HasPrefix(p.Name, "vi-importer-") || strings.HasPrefix(p.Name, "cvi-importer-")) {
+			continue
+		}
+		for _, v := range p.Spec.Volumes {
+			if v.PersistentVolumeClaim != nil && v.PersistentVolumeClaim.ClaimName == claim {
+				out = append(out, p.Name)
+				break
+			}
+		}
+	}
+	return out, nil
+}

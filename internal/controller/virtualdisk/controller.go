@@ -94,6 +94,10 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.
 	}
 	before := vd.Status.DeepCopy()
 	defer func() {
+		if usedForImage(vd) && retErr == nil && res.RequeueAfter == 0 {
+			// Importer pods belong to the image: look again for the end.
+			res.RequeueAfter = 5 * time.Second
+		}
 		observeDurations(vd, before.Phase, time.Now())
 		vd.Status.ObservedGeneration = vd.Generation
 		if !equality.Semantic.DeepEqual(*before, vd.Status) {

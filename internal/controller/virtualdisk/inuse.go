@@ -9,6 +9,8 @@ import (
 
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
@@ -67,10 +69,28 @@ func (r *Reconciler) observeUsers(ctx context.Context, vd *v1alpha2.VirtualDisk)
 	if m := mountedBy(users); len(m) > 0 {
 		setCondition(vd, v1alpha2.VirtualDiskConditionInUse, true, string(v1alpha2.VirtualDiskReasonAttachedToVirtualMachine),
 			"attached to VirtualMachine "+strings.Join(m, ", "))
-	} else {
-		setCondition(vd, v1alpha2.VirtualDiskConditionInUse, false, string(v1alpha2.VirtualDiskReasonNotInUse), "")
+		return nil
 	}
+	if claim := vd.Status.Target.PersistentVolumeClaim; claim != "" {
+		pods, err := importjob.ImageCreators(ctx, r.Client, vd.Namespace, claim)
+		if err != nil {
+			return err
+		}
+		if len(pods) > 0 {
+			// Machines wait: a guest writing the disk would tear the image.
+			setCondition(vd, v1alpha2.VirtualDiskConditionInUse, true, string(v1alpha2.VirtualDiskReasonUsedForImageCreation),
+				"an image is being made from the disk (pod "+strings.Join(pods, ", ")+"); machines using it start when that is done")
+			return nil
+		}
+	}
+	setCondition(vd, v1alpha2.VirtualDiskConditionInUse, false, string(v1alpha2.VirtualDiskReasonNotInUse), "")
 	return nil
+}
+
+// usedForImage reports whether an image is being made from the disk.
+func usedForImage(vd *v1alpha2.VirtualDisk) bool {
+	c := meta.FindStatusCondition(vd.Status.Conditions, string(v1alpha2.VirtualDiskConditionInUse))
+	return c != nil && c.Status == metav1.ConditionTrue && c.Reason == string(v1alpha2.VirtualDiskReasonUsedForImageCreation)
 }
 
 // finalize lets a deleted disk go once no running machine has it attached;

@@ -9,6 +9,8 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/virtlab/dvp/api/v1alpha2"
@@ -157,6 +159,12 @@ func (r *Reconciler) resolveDevices(ctx context.Context, vm *v1alpha2.VirtualMac
 					phase = "Pending"
 				}
 				notReady("BlockDevicesNotReady", fmt.Sprintf("waiting for VirtualDisk %q to be Ready (now %s)", ref.Name, phase))
+				p.status = append(p.status, st)
+				continue
+			}
+			if c := meta.FindStatusCondition(vd.Status.Conditions, string(v1alpha2.VirtualDiskConditionInUse)); c != nil &&
+				c.Status == metav1.ConditionTrue && c.Reason == string(v1alpha2.VirtualDiskReasonUsedForImageCreation) {
+				notReady("BlockDevicesNotReady", fmt.Sprintf("VirtualDisk %q is being read to make an image; the machine starts when that is done", ref.Name))
 				p.status = append(p.status, st)
 				continue
 			}
