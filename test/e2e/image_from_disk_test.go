@@ -56,7 +56,9 @@ func TestImageFromDisk(t *testing.T) {
 	if url := srv.MustKubectl("get", "cvi", "from-disk", "-o", "jsonpath={.status.target.registryURL}"); !strings.Contains(url, "/cvi/from-disk") {
 		t.Errorf("cvi registry URL %q", url)
 	}
-	// The importers are gone once the images are Ready.
+	// The importers go once the images are Ready (just after the status
+	// says so).
+	waitFor(t, srv, "", "-n", "vms", "get", "pods", "-o", "name", "-l", "app.kubernetes.io/component=importer")
 	if pods := srv.MustKubectl("-n", "vms", "get", "pods", "-o", "name"); strings.Contains(pods, "importer-from-disk") {
 		t.Errorf("importer pods left: %s", pods)
 	}

@@ -78,7 +78,10 @@ func ReconcileImage(ctx context.Context, c client.Client, jobs *Env, rec record.
 	st := img.Status()
 	switch *st.Phase {
 	case "Ready":
-		return ctrl.Result{}, nil // frozen: admission refuses spec changes
+		// Frozen: admission refuses spec changes. The importer's pod and
+		// Secret go only now that Ready is stored: deleted earlier, a lost
+		// status write would find no pod and start the import again.
+		return ctrl.Result{}, jobs.Delete(ctx, job)
 	case "Failed":
 		if *img.ObservedGeneration() == obj.GetGeneration() {
 			return ctrl.Result{}, nil
@@ -122,7 +125,7 @@ func ReconcileImage(ctx context.Context, c client.Client, jobs *Env, rec record.
 	switch out.Phase {
 	case Succeeded:
 		rec.Eventf(obj, corev1.EventTypeNormal, "Ready", "Imported a %s image of %s into %s", out.Result.Format, st.Size.Unpacked, url)
-		return ctrl.Result{}, jobs.Delete(ctx, job)
+		return ctrl.Result{Requeue: true}, nil
 	case Running, Pending, NotStarted:
 		return ctrl.Result{RequeueAfter: time.Second}, nil
 	}

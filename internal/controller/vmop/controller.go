@@ -183,7 +183,7 @@ func (r *Reconciler) signal(ctx context.Context, op *v1alpha2.VirtualMachineOper
 	return nil
 }
 
-// deleteLaunchers stops the machine's running launcher (grace 0 when
+// deleteLaunchers stops the machine's running launcher (grace 1 s when
 // forced) and returns its name.
 func (r *Reconciler) deleteLaunchers(ctx context.Context, vm *v1alpha2.VirtualMachine, force bool) (string, error) {
 	var pods corev1.PodList
@@ -201,7 +201,13 @@ func (r *Reconciler) deleteLaunchers(ctx context.Context, vm *v1alpha2.VirtualMa
 		}
 		var opts []client.DeleteOption
 		if force {
-			opts = append(opts, client.GracePeriodSeconds(0))
+			// One second, not zero: a zero grace period removes the pod
+			// object at once, before the node has stopped its QEMU, and
+			// the next launcher would find the disks still locked. With
+			// one second the node kills the machine at once and removes
+			// the pod when its processes are gone (as kubectl turns
+			// --grace-period=0 into 1 without --force).
+			opts = append(opts, client.GracePeriodSeconds(1))
 		}
 		if err := r.Client.Delete(ctx, pod, opts...); err != nil && !apierrors.IsNotFound(err) {
 			return "", err
