@@ -116,6 +116,11 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.
 		setCondition(op, v1alpha2.VirtualMachineOperationConditionCompleted, true, "OperationCompleted", "")
 		return ctrl.Result{}, nil
 	}
+	if msg := abandoned(op, vm.Status.Phase, vm.Annotations[virtualmachine.IntentAnnotation] == virtualmachine.IntentStopped); msg != "" {
+		fail(op, "OperationFailed", msg)
+		r.Recorder.Event(op, corev1.EventTypeWarning, "OperationFailed", msg)
+		return ctrl.Result{}, nil
+	}
 	return ctrl.Result{RequeueAfter: 2 * time.Second}, nil
 }
 

@@ -88,3 +88,16 @@ func supersedes(newer, older *v1alpha2.VirtualMachineOperation) bool {
 	}
 	return false
 }
+
+// abandoned says why a Start or Restart in progress can no longer complete:
+// the machine is Stopped and its run policy will not start it again (it
+// crashed or powered off under Manual, which records a stop intent). Empty
+// when the operation may still complete.
+func abandoned(op *v1alpha2.VirtualMachineOperation, phase v1alpha2.VirtualMachinePhase, stopIntended bool) string {
+	t := op.Spec.Type
+	if (t != v1alpha2.VirtualMachineOperationTypeStart && t != v1alpha2.VirtualMachineOperationTypeRestart) ||
+		phase != v1alpha2.VirtualMachinePhaseStopped || !stopIntended {
+		return ""
+	}
+	return fmt.Sprintf("the machine stopped before it was running again and its run policy leaves it stopped (see the VirtualMachine's events); run d8 v start %s to try again", op.Spec.VirtualMachineName)
+}

@@ -52,3 +52,25 @@ func TestSupersedes(t *testing.T) {
 		t.Error("a Stop must wait for a Stop")
 	}
 }
+
+func TestAbandoned(t *testing.T) {
+	stopped, running := v1alpha2.VirtualMachinePhaseStopped, v1alpha2.VirtualMachinePhaseRunning
+	for _, tc := range []struct {
+		op    v1alpha2.VirtualMachineOperationType
+		phase v1alpha2.VirtualMachinePhase
+		stop  bool
+		want  bool
+	}{
+		{v1alpha2.VirtualMachineOperationTypeRestart, stopped, true, true},
+		{v1alpha2.VirtualMachineOperationTypeStart, stopped, true, true},
+		// Between launchers a machine may look Stopped: only a recorded
+		// stop intent means nothing will start it.
+		{v1alpha2.VirtualMachineOperationTypeRestart, stopped, false, false},
+		{v1alpha2.VirtualMachineOperationTypeRestart, running, true, false},
+		{v1alpha2.VirtualMachineOperationTypeStop, stopped, true, false},
+	} {
+		if got := abandoned(op(tc.op, false), tc.phase, tc.stop) != ""; got != tc.want {
+			t.Errorf("abandoned(%s, %s, stop intent %v) = %v, want %v", tc.op, tc.phase, tc.stop, got, tc.want)
+		}
+	}
+}
