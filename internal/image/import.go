@@ -54,15 +54,8 @@ func Import(ctx context.Context, src Source, sums Checksums, dst Destination, sc
 		return Result{}, err
 	}
 	// Catch a bad destination before the download.
-	ref, err := dst.reference()
+	ref, opts, err := dst.open(ctx)
 	if err != nil {
-		return Result{}, err
-	}
-	opts, err := dst.remoteOptions(ctx, ref)
-	if err != nil {
-		return Result{}, err
-	}
-	if err := preflight(ref, opts); err != nil {
 		return Result{}, err
 	}
 
@@ -132,6 +125,23 @@ func Import(ctx context.Context, src Source, sums Checksums, dst Destination, sc
 		Digest:        digest,
 		SourceBytes:   sp.sourceBytes,
 	}, nil
+}
+
+// open resolves the destination and checks that the registry takes these
+// credentials, before any data is read.
+func (d Destination) open(ctx context.Context) (name.Reference, []remote.Option, error) {
+	ref, err := d.reference()
+	if err != nil {
+		return nil, nil, err
+	}
+	opts, err := d.remoteOptions(ctx, ref)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := preflight(ref, opts); err != nil {
+		return nil, nil, err
+	}
+	return ref, opts, nil
 }
 
 // preflight asks the registry for the tag before the download, so wrong

@@ -56,15 +56,8 @@ type chainEntry struct {
 // disk/disk.qcow2. The volume is only read. progress is told the bytes of
 // the virtual disk converted so far, out of its virtual size.
 func ImportVolume(ctx context.Context, src VolumeSource, dst Destination, scratchDir string, progress Progress) (Result, error) {
-	ref, err := dst.reference()
+	ref, opts, err := dst.open(ctx)
 	if err != nil {
-		return Result{}, err
-	}
-	opts, err := dst.remoteOptions(ctx, ref)
-	if err != nil {
-		return Result{}, err
-	}
-	if err := preflight(ref, opts); err != nil {
 		return Result{}, err
 	}
 	qemuImg, err := exec.LookPath("qemu-img")
