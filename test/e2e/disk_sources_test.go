@@ -53,10 +53,7 @@ func TestDiskFromSources(t *testing.T) {
 	want64 := fileSHA256(t, qcowRaw, 64<<20)
 
 	srv := harness.Start(t, harness.Options{Config: storageConfig + "upload: {waitTimeout: 20s}\n"})
-	l := srv.Listen()
-	go http.Serve(l, http.FileServer(http.Dir(dir))) //nolint:errcheck
-	t.Cleanup(func() { l.Close() })
-	base := "http://" + l.Addr().String()
+	base := serveFiles(t, srv, dir)
 	pullHost, caPEM := diskTestRegistry(t, srv, filepath.Join(dir, "disk.qcow2"), "username/disk")
 	srv.MustKubectl("create", "ns", "vms")
 	auth := base64.StdEncoding.EncodeToString([]byte("puller:s3cret"))

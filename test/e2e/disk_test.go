@@ -3,7 +3,6 @@ package e2e
 import (
 	"bytes"
 	"fmt"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -101,12 +100,10 @@ func TestDiskFromImage(t *testing.T) {
 		t.Fatal(err)
 	}
 	srv := harness.Start(t, harness.Options{Config: storageConfig})
-	l := srv.Listen()
-	go http.Serve(l, http.FileServer(http.Dir(dir))) //nolint:errcheck
-	t.Cleanup(func() { l.Close() })
+	base := serveFiles(t, srv, dir)
 	srv.MustKubectl("create", "ns", "vms")
 	for name, file := range map[string]string{"raw-src": "disk.img", "qcow2-src": "disk.qcow2"} {
-		srv.MustKubectlStdin(httpImage(name, "http://"+l.Addr().String()+"/"+file), "apply", "-f", "-")
+		srv.MustKubectlStdin(httpImage(name, base+"/"+file), "apply", "-f", "-")
 	}
 	disk := func(name, kind, image, pvc string) string {
 		return obj("VirtualDisk", name, fmt.Sprintf("persistentVolumeClaim: %s\ndataSource:\n  type: ObjectRef\n  objectRef: {kind: %s, name: %s}", pvc, kind, image))
@@ -188,7 +185,7 @@ func TestDiskFromImage(t *testing.T) {
 		t.Errorf("too-small message %q", msg)
 	}
 	// The seed's form: a disk from a ClusterVirtualImage.
-	srv.MustKubectlStdin(fmt.Sprintf("apiVersion: virtualization.deckhouse.io/v1alpha2\nkind: ClusterVirtualImage\nmetadata: {name: ubuntu-img}\nspec:\n  dataSource:\n    type: HTTP\n    http: {url: %q}\n", "http://"+l.Addr().String()+"/disk.img"), "apply", "-f", "-")
+	srv.MustKubectlStdin(fmt.Sprintf("apiVersion: virtualization.deckhouse.io/v1alpha2\nkind: ClusterVirtualImage\nmetadata: {name: ubuntu-img}\nspec:\n  dataSource:\n    type: HTTP\n    http: {url: %q}\n", base+"/disk.img"), "apply", "-f", "-")
 	srv.MustKubectlStdin(strings.Replace(readFile(t, "testdata/seed/08-vd-ubuntu-root.yaml"), "storageClassName: linstor-thin-r2", "storageClassName: linstor-thin-r2\n", 1), "apply", "-f", "-")
 	waitFor(t, srv, "Ready", "-n", "vms", "get", "vd", "ubuntu-root", "-o", "jsonpath={.status.phase}")
 	if c := srv.MustKubectl("-n", "vms", "get", "vd", "ubuntu-root", "-o", "jsonpath={.status.capacity}"); c != "10Gi" {

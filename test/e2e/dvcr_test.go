@@ -232,10 +232,7 @@ func statusCode(err error) int {
 func TestDVCR(t *testing.T) {
 	dir, sums := imageFixtures(t)
 	srv := harness.Start(t, harness.Options{})
-	l := srv.Listen()
-	go http.Serve(l, http.FileServer(http.Dir(dir))) //nolint:errcheck // ends with the listener
-	t.Cleanup(func() { l.Close() })
-	base := "http://" + l.Addr().String()
+	base := serveFiles(t, srv, dir)
 	srv.MustKubectl("create", "ns", "vms")
 	images := map[string]string{"raw-img": "disk.img", "qcow2-img": "disk.qcow2"}
 	for vi, file := range images {
@@ -345,16 +342,7 @@ func TestDVCR(t *testing.T) {
 		}
 		uid := srv.MustKubectl("-n", "vms", "get", "vi", "raw-img", "-o", "jsonpath={.metadata.uid}")
 		srv.MustKubectl("-n", "vms", "delete", "vi", "raw-img")
-		for i := 0; ; i++ {
-			_, err := os.Stat(blob)
-			if errors.Is(err, os.ErrNotExist) {
-				break
-			}
-			if i == 600 {
-				t.Fatalf("the layer blob of the deleted image is still in DVCR: %v", err)
-			}
-			time.Sleep(100 * time.Millisecond)
-		}
+		waitBlobGone(t, blob)
 		if _, err := remote.Head(d.ref(t, registry.VIRepository("vms", "raw-img"), uid), d.admin()...); statusCode(err) != http.StatusNotFound {
 			t.Errorf("the deleted image's manifest: %v, want 404", err)
 		}
@@ -376,11 +364,9 @@ func TestDVCR(t *testing.T) {
 func TestDVCRSplitMode(t *testing.T) {
 	dir, sums := imageFixtures(t)
 	srv := harness.Start(t, harness.Options{ExternalControllers: true})
-	l := srv.Listen()
-	go http.Serve(l, http.FileServer(http.Dir(dir))) //nolint:errcheck // ends with the listener
-	t.Cleanup(func() { l.Close() })
+	base := serveFiles(t, srv, dir)
 	srv.MustKubectl("create", "ns", "vms")
-	srv.MustKubectlStdin(fmt.Sprintf("apiVersion: virtualization.deckhouse.io/v1alpha2\nkind: VirtualImage\nmetadata: {name: raw-img, namespace: vms}\nspec:\n  storage: ContainerRegistry\n  dataSource:\n    type: HTTP\n    http: {url: %q}\n", "http://"+l.Addr().String()+"/disk.img"), "apply", "-f", "-")
+	srv.MustKubectlStdin(fmt.Sprintf("apiVersion: virtualization.deckhouse.io/v1alpha2\nkind: VirtualImage\nmetadata: {name: raw-img, namespace: vms}\nspec:\n  storage: ContainerRegistry\n  dataSource:\n    type: HTTP\n    http: {url: %q}\n", base+"/disk.img"), "apply", "-f", "-")
 	waitFor(t, srv, "Ready", "-n", "vms", "get", "vi", "raw-img", "-o", "jsonpath={.status.phase}")
 	d := newDVCRClient(t, srv)
 	uid := srv.MustKubectl("-n", "vms", "get", "vi", "raw-img", "-o", "jsonpath={.metadata.uid}")
@@ -398,17 +384,23 @@ func TestDVCRSplitMode(t *testing.T) {
 		t.Fatalf("the layer's blob is not where distribution keeps it: %v", err)
 	}
 	srv.MustKubectl("-n", "vms", "delete", "vi", "raw-img")
+	waitBlobGone(t, blob)
+	if _, err := remote.Head(d.ref(t, repo, uid), d.admin()...); statusCode(err) != http.StatusNotFound {
+		t.Errorf("the deleted image's manifest: %v, want 404", err)
+	}
+}
+
+// waitBlobGone waits until DVCR's garbage collection removed the blob file.
+func waitBlobGone(t *testing.T, blob string) {
+	t.Helper()
 	for i := 0; ; i++ {
 		_, err := os.Stat(blob)
 		if errors.Is(err, os.ErrNotExist) {
-			break
+			return
 		}
 		if i == 600 {
 			t.Fatalf("the layer blob of the deleted image is still in DVCR: %v", err)
 		}
 		time.Sleep(100 * time.Millisecond)
-	}
-	if _, err := remote.Head(d.ref(t, repo, uid), d.admin()...); statusCode(err) != http.StatusNotFound {
-		t.Errorf("the deleted image's manifest: %v, want 404", err)
 	}
 }

@@ -2,12 +2,15 @@ package e2e
 
 import (
 	"encoding/json"
+	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
 	"sort"
 	"strings"
 	"testing"
+
+	"github.com/virtlab/dvp/test/harness"
 )
 
 // headerRE splits kubectl's table header: columns are separated by two or
@@ -97,4 +100,14 @@ func tableCells(out, name string) map[string]string {
 		return cells
 	}
 	return nil
+}
+
+// serveFiles serves dir over HTTP inside the platform's network namespace
+// until the test ends and returns the base URL.
+func serveFiles(t *testing.T, srv *harness.Server, dir string) string {
+	t.Helper()
+	l := srv.Listen()
+	go http.Serve(l, http.FileServer(http.Dir(dir))) //nolint:errcheck // ends with the listener
+	t.Cleanup(func() { l.Close() })
+	return "http://" + l.Addr().String()
 }

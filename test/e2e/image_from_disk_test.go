@@ -3,7 +3,6 @@ package e2e
 import (
 	"bytes"
 	"fmt"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -20,14 +19,12 @@ import (
 func TestImageFromDisk(t *testing.T) {
 	dir, _ := imageFixtures(t)
 	srv := harness.Start(t, harness.Options{Config: storageConfig})
-	l := srv.Listen()
-	go http.Serve(l, http.FileServer(http.Dir(dir))) //nolint:errcheck // ends with the listener
-	t.Cleanup(func() { l.Close() })
+	base := serveFiles(t, srv, dir)
 	srv.MustKubectl("create", "ns", "vms")
 
 	// The original: a 64 MiB disk from a qcow2 image, then written to
 	// after the image (on a thin clone, the write lands in the overlay).
-	srv.MustKubectlStdin(httpImage("src", "http://"+l.Addr().String()+"/disk.qcow2"), "apply", "-f", "-")
+	srv.MustKubectlStdin(httpImage("src", base+"/disk.qcow2"), "apply", "-f", "-")
 	srv.MustKubectlStdin(diskFrom("orig", "VirtualImage", "src", ""), "apply", "-f", "-")
 	waitFor(t, srv, "Ready", "-n", "vms", "get", "vd", "orig", "-o", "jsonpath={.status.phase}")
 	writeDisk(t, srv, "orig", 1<<20, bytes.Repeat([]byte{0x5a}, 64<<10))

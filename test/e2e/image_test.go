@@ -4,7 +4,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -54,10 +53,7 @@ func imageFixtures(t *testing.T) (dir string, sums map[string]string) {
 func TestImages(t *testing.T) {
 	dir, sums := imageFixtures(t)
 	srv := harness.Start(t, harness.Options{})
-	l := srv.Listen()
-	go http.Serve(l, http.FileServer(http.Dir(dir))) //nolint:errcheck // ends with the listener
-	t.Cleanup(func() { l.Close() })
-	base := "http://" + l.Addr().String()
+	base := serveFiles(t, srv, dir)
 	srv.MustKubectl("create", "ns", "vms")
 	vi := func(name, http string) string {
 		return fmt.Sprintf("apiVersion: virtualization.deckhouse.io/v1alpha2\nkind: VirtualImage\nmetadata: {name: %s, namespace: vms}\nspec:\n  storage: ContainerRegistry\n  dataSource:\n    type: HTTP\n    http: %s\n", name, http)

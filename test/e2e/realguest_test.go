@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"net/http"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -23,11 +22,9 @@ const seedKey = "ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABAQDTXjTmx3hq2EPDQHWSJN7By1V
 func TestRealGuestCloudInit(t *testing.T) {
 	img := guest.Debian(t)
 	srv := harness.Start(t, harness.Options{Config: storageConfig})
-	l := srv.Listen()
-	go http.Serve(l, http.FileServer(http.Dir(filepath.Dir(img)))) //nolint:errcheck // ends with the listener
-	t.Cleanup(func() { l.Close() })
+	base := serveFiles(t, srv, filepath.Dir(img))
 	srv.MustKubectl("create", "ns", "vms")
-	vi := strings.Replace(readFile(t, "testdata/seed/01-vi-ubuntu.yaml"), seedImageURL, "http://"+l.Addr().String()+"/"+filepath.Base(img), 1)
+	vi := strings.Replace(readFile(t, "testdata/seed/01-vi-ubuntu.yaml"), seedImageURL, base+"/"+filepath.Base(img), 1)
 	srv.MustKubectlStdin(vi, "apply", "-f", "-")
 	srv.MustKubectl("apply", "-f", "testdata/seed/02-vd-linux-disk.yaml")
 	srv.MustKubectl("apply", "-f", "testdata/seed/03-vm-linux-vm.yaml")

@@ -65,16 +65,7 @@ func startPipedUpload(t *testing.T, srv *harness.Server, command string) (io.Wri
 // DVCR, the printed command works again, and the wait for the upload starts
 // over from the interruption.
 func TestUploadInterrupt(t *testing.T) {
-	if _, err := exec.LookPath("qemu-img"); err != nil {
-		t.Skip("qemu-img not found: install qemu-utils")
-	}
-	if _, err := exec.LookPath("curl"); err != nil {
-		t.Skip("curl not found")
-	}
-	file := filepath.Join(t.TempDir(), "disk.qcow2")
-	if out, err := exec.Command("qemu-img", "create", "-f", "qcow2", file, "16M").CombinedOutput(); err != nil {
-		t.Fatalf("qemu-img: %v\n%s", err, out)
-	}
+	file := uploadFixture(t)
 	const wait = 30 * time.Second
 	srv := harness.Start(t, harness.Options{Config: "upload: {waitTimeout: 30s}\n"})
 	srv.MustKubectl("create", "ns", "vms")

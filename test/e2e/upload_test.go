@@ -12,16 +12,7 @@ import (
 // TestUpload uploads an image with the command the status prints, refuses a
 // wrong token, and expires an image nobody uploads to.
 func TestUpload(t *testing.T) {
-	if _, err := exec.LookPath("qemu-img"); err != nil {
-		t.Skip("qemu-img not found: install qemu-utils")
-	}
-	if _, err := exec.LookPath("curl"); err != nil {
-		t.Skip("curl not found")
-	}
-	file := filepath.Join(t.TempDir(), "disk.qcow2")
-	if out, err := exec.Command("qemu-img", "create", "-f", "qcow2", file, "16M").CombinedOutput(); err != nil {
-		t.Fatalf("qemu-img: %v\n%s", err, out)
-	}
+	file := uploadFixture(t)
 	srv := harness.Start(t, harness.Options{Config: "upload: {waitTimeout: 20s}\n"})
 	srv.MustKubectl("create", "ns", "vms")
 	upload := func(name string) string {
@@ -86,4 +77,21 @@ func TestUpload(t *testing.T) {
 		srv.MustKubectl("-n", "vms", "delete", "vi", "never-uploaded")
 		waitFor(t, srv, "", "-n", "vms", "get", "secret", "-l", "app.kubernetes.io/component=upload", "-o", "jsonpath={.items[?(@.metadata.name==\"vi-upload-never-uploaded\")].metadata.name}")
 	})
+}
+
+// uploadFixture makes a small qcow2 to upload, skipping the test without
+// qemu-img or curl.
+func uploadFixture(t *testing.T) string {
+	t.Helper()
+	if _, err := exec.LookPath("qemu-img"); err != nil {
+		t.Skip("qemu-img not found: install qemu-utils")
+	}
+	if _, err := exec.LookPath("curl"); err != nil {
+		t.Skip("curl not found")
+	}
+	file := filepath.Join(t.TempDir(), "disk.qcow2")
+	if out, err := exec.Command("qemu-img", "create", "-f", "qcow2", file, "16M").CombinedOutput(); err != nil {
+		t.Fatalf("qemu-img: %v\n%s", err, out)
+	}
+	return file
 }

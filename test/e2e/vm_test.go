@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"fmt"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -28,11 +27,9 @@ func vmPlatform(t *testing.T, config string) (*harness.Server, string) {
 		t.Skip("qemu-system-x86_64 not found: install qemu-system-x86")
 	}
 	srv := harness.Start(t, harness.Options{Config: config})
-	l := srv.Listen()
-	go http.Serve(l, http.FileServer(http.Dir(filepath.Dir(img)))) //nolint:errcheck // ends with the listener
-	t.Cleanup(func() { l.Close() })
+	base := serveFiles(t, srv, filepath.Dir(img))
 	srv.MustKubectl("create", "ns", "vms")
-	return srv, "http://" + l.Addr().String() + "/" + filepath.Base(img)
+	return srv, base + "/" + filepath.Base(img)
 }
 
 // waitLong is waitFor for things that take a guest boot or a shutdown.
@@ -424,11 +421,9 @@ func tinyImage(t *testing.T, srv *harness.Server, url string) {
 func TestVMSplitControllers(t *testing.T) {
 	img := guest.TinyBIOS(t)
 	srv := harness.Start(t, harness.Options{Config: storageConfig, ExternalControllers: true})
-	l := srv.Listen()
-	go http.Serve(l, http.FileServer(http.Dir(filepath.Dir(img)))) //nolint:errcheck // ends with the listener
-	t.Cleanup(func() { l.Close() })
+	base := serveFiles(t, srv, filepath.Dir(img))
 	srv.MustKubectl("create", "ns", "vms")
-	tinyImage(t, srv, "http://"+l.Addr().String()+"/"+filepath.Base(img))
+	tinyImage(t, srv, base+"/"+filepath.Base(img))
 	srv.MustKubectlStdin(vmWithState("split", "AlwaysOn", inlineUserData(cloudUser)), "apply", "-f", "-")
 	waitLong(t, srv, "Running", vmPhase("split")...)
 	c := console(t, srv, srv.Kubeconfig, "-n", "vms", "split")
