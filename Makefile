@@ -60,6 +60,7 @@ generate:
 
 verify:
 	./hack/verify.sh
+	GO=$(GO) ./hack/lint.sh
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1; }
 
 vet:

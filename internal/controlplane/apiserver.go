@@ -21,7 +21,10 @@ const serviceCIDR = "10.96.0.0/16"
 func (s *Server) apiserverArgs() []string {
 	p := func(name string) string { return filepath.Join(s.pkiDir(), name) }
 	return []string{
-		fmt.Sprintf("--etcd-servers=http://127.0.0.1:%d", s.cfg.EtcdPort),
+		fmt.Sprintf("--etcd-servers=https://127.0.0.1:%d", s.cfg.EtcdPort),
+		"--etcd-cafile=" + p(pki.EtcdCACert),
+		"--etcd-certfile=" + p(pki.EtcdAPIClient+".crt"),
+		"--etcd-keyfile=" + p(pki.EtcdAPIClient+".key"),
 		"--bind-address=0.0.0.0",
 		fmt.Sprintf("--secure-port=%d", s.cfg.APIPort),
 		"--advertise-address=" + s.nodeIP.String(),

@@ -99,7 +99,7 @@ func (s *Server) Run(ctx context.Context) error {
 		return fmt.Errorf("preparing certificates: %w", err)
 	}
 
-	etcd, err := startEtcd(ctx, s.dataDir, s.cfg.EtcdPort)
+	etcd, err := startEtcd(ctx, s.dataDir, s.pkiDir(), s.cfg.EtcdPort)
 	if err != nil {
 		return err
 	}
@@ -253,10 +253,15 @@ func (s *Server) ensurePKI() error {
 	if err != nil {
 		return err
 	}
+	etcdCA, err := pki.LoadOrCreateCA(dir, pki.EtcdCACert, pki.EtcdCAKey, "dvp-etcd-ca")
+	if err != nil {
+		return err
+	}
 	if err := pki.EnsureServiceAccountKey(dir); err != nil {
 		return err
 	}
 	host, _ := os.Hostname()
+	loopback := []net.IP{net.IPv4(127, 0, 0, 1)}
 	serving := pki.LeafRequest{
 		CommonName: "kube-apiserver",
 		DNSNames:   []string{"localhost", "kubernetes", "kubernetes.default", "kubernetes.default.svc", "kubernetes.default.svc.cluster.local"},
@@ -275,6 +280,9 @@ func (s *Server) ensurePKI() error {
 		{ca, pki.APIServerKubelet, pki.LeafRequest{CommonName: kubeletClientCN, Organization: []string{"system:masters"}, Client: true}},
 		{fp, pki.FrontProxyClient, pki.LeafRequest{CommonName: pki.FrontProxyClient, Client: true}},
 		{ca, pki.WebhookClient, pki.LeafRequest{CommonName: pki.WebhookClientCN, Client: true}},
+		{etcdCA, pki.EtcdServer, pki.LeafRequest{CommonName: "etcd-server", DNSNames: []string{"localhost"}, IPs: loopback, Server: true}},
+		{etcdCA, pki.EtcdPeer, pki.LeafRequest{CommonName: "etcd-peer", DNSNames: []string{"localhost"}, IPs: loopback, Server: true, Client: true}},
+		{etcdCA, pki.EtcdAPIClient, pki.LeafRequest{CommonName: "kube-apiserver-etcd-client", Client: true}},
 		{ca, pki.PlatformServing, pki.LeafRequest{CommonName: "dvp-platform", DNSNames: []string{"localhost", DVCRHost, subresources.ServiceName + "." + platform.Namespace + ".svc"},
 			IPs: []net.IP{net.IPv4(127, 0, 0, 1), s.nodeIP}, Server: true}},
 	}

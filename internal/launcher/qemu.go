@@ -428,7 +428,10 @@ func (c *Config) netArgs(a *argv) error {
 	}
 	switch n.Mode {
 	case NetworkUser:
-		a.add("-netdev", "user,id=net0")
+		// restrict=on: the guest gets slirp's DHCP and nothing else. Without
+		// it 10.0.2.2 is the host's loopback (etcd, the apiserver, DVCR) and
+		// every other address is dialled from the host's network namespace.
+		a.add("-netdev", "user,id=net0,restrict=on")
 	case NetworkTap:
 		if n.Tap == "" || strings.ContainsAny(n.Tap, ",/ ") {
 			return fmt.Errorf("network tap %q is not an interface name", n.Tap)

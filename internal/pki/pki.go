@@ -38,6 +38,15 @@ const (
 	WebhookClient = "webhook-client"
 	// WebhookClientCN is the common name of that certificate.
 	WebhookClientCN = "kube-apiserver-webhook-client"
+
+	// etcd has a CA of its own, as in kubeadm: the main CA signs every
+	// user's client certificate (dvp kubeconfig), and none of those may
+	// open etcd. Only kube-apiserver holds a client certificate of this CA.
+	EtcdCACert    = "etcd-ca.crt"
+	EtcdCAKey     = "etcd-ca.key"
+	EtcdServer    = "etcd-server"
+	EtcdPeer      = "etcd-peer"
+	EtcdAPIClient = "apiserver-etcd-client"
 )
 
 const (

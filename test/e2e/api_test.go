@@ -23,6 +23,7 @@ func TestAPI(t *testing.T) {
 	t.Run("DefaultClass", func(t *testing.T) { testDefaultClass(t, srv) })
 	t.Run("RBAC", func(t *testing.T) { testRBAC(t, srv) })
 	t.Run("NoAnonymousAccess", func(t *testing.T) { testNoAnonymousAccess(t, srv) })
+	t.Run("EtcdNeedsItsClientCertificate", func(t *testing.T) { testEtcdNeedsItsClientCertificate(t, srv) })
 	t.Run("D8ConsoleParses", func(t *testing.T) { testD8Console(t, srv) })
 }
 

@@ -137,6 +137,8 @@ subjects:
 	if out, code := c.Run(t, "hostname", time.Minute); code != 0 || !strings.Contains(out, "linux-vm") {
 		t.Errorf("in the guest: %q (exit %d)", out, code)
 	}
+	// A guest whose network is up reaches none of the host's services.
+	testGuestCannotReachHost(t, srv, c)
 	// The seed's resize, online: the guest sees 11Gi without a restart.
 	size := func() string {
 		out, _ := c.Run(t, "cat /sys/block/sda/size", time.Minute)

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/virtlab/dvp/internal/config"
 	"github.com/virtlab/dvp/internal/supervisor"
 )
 
@@ -54,6 +55,9 @@ type Server struct {
 	DataDir    string
 	NetNS      string // empty when not isolated
 	NodeIP     string
+	APIPort    int // kube-apiserver on NodeIP
+	EtcdPort   int // etcd's client port on loopback; the peer port is one more
+	DVCRPort   int // DVCR on NodeIP; the upload gateway is one more
 	Kubeconfig string
 	LogPath    string
 	configPath string
@@ -82,12 +86,14 @@ func Start(t testing.TB, o Options) *Server {
 	if err := os.WriteFile(s.configPath, []byte(o.Config), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	s.APIPort, s.EtcdPort, s.DVCRPort = config.DefaultAPIPort, config.DefaultEtcdPort, config.DefaultDVCRPort
 	if canIsolate() {
 		s.NetNS, s.NodeIP = createNetNS(t)
 	} else {
 		t.Logf("not root or no `ip`: running the server without a network namespace")
 		s.NodeIP = "127.0.0.1"
 		api, etcd, hook, dvcr := freePort(t), freePortPair(t), freePort(t), freePortPair(t)
+		s.APIPort, s.EtcdPort, s.DVCRPort = api, etcd, dvcr
 		s.extraArgs = []string{"--node-address=127.0.0.1", fmt.Sprintf("--api-port=%d", api),
 			fmt.Sprintf("--etcd-port=%d", etcd), fmt.Sprintf("--webhook-port=%d", hook), fmt.Sprintf("--dvcr-port=%d", dvcr)}
 	}
