@@ -101,9 +101,6 @@ const (
 	compressedXZ
 )
 
-// compressionMagicLen is how many bytes detectCompression needs.
-const compressionMagicLen = 10
-
 // detectCompression sniffs the first bytes of the stream. gzip and xz are
 // decompressed on the fly; other archive and compression formats are
 // refused early, before the whole download, rather than stored as a raw

@@ -66,7 +66,7 @@ func (s *RegistrySource) remoteImage(ctx context.Context) (v1.Image, name.Refere
 	if err != nil {
 		return nil, nil, fmt.Errorf("%w: image reference %q: %w", ErrNotFound, s.Ref, err)
 	}
-	var auth authn.Authenticator = authn.Anonymous
+	auth := authn.Anonymous
 	switch {
 	case s.Username != "" || s.Password != "":
 		auth = &authn.Basic{Username: s.Username, Password: s.Password}

@@ -82,7 +82,7 @@ func (d Destination) transport(ref name.Reference) (http.RoundTripper, authn.Aut
 		}
 		ca = b
 	}
-	var auth authn.Authenticator = authn.Anonymous
+	auth := authn.Anonymous
 	if d.Username != "" || d.Password != "" {
 		auth = &authn.Basic{Username: d.Username, Password: d.Password}
 	}

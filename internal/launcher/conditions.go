@@ -70,13 +70,6 @@ type reporter struct {
 	conds []Condition
 }
 
-func status(b bool) string {
-	if b {
-		return "True"
-	}
-	return "False"
-}
-
 func (r *reporter) set(c Condition) {
 	r.mu.Lock()
 	defer r.mu.Unlock()

@@ -21,15 +21,15 @@ func setupImageControllers(mgr ctrl.Manager, o Options, uploads *importjob.Uploa
 	}
 	env := *o.Images
 	env.Client, env.Kube = mgr.GetClient(), kube
-	if err := (&virtualimage.Reconciler{Client: mgr.GetClient(), Jobs: &env, Recorder: mgr.GetEventRecorderFor("virtualimage-controller"), Uploads: uploads}).SetupWithManager(mgr); err != nil {
+	if err := (&virtualimage.Reconciler{Client: mgr.GetClient(), Jobs: &env, Recorder: eventRecorder(mgr, "virtualimage-controller"), Uploads: uploads}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("virtualimage controller: %w", err)
 	}
-	if err := (&clustervirtualimage.Reconciler{Client: mgr.GetClient(), Jobs: &env, Recorder: mgr.GetEventRecorderFor("clustervirtualimage-controller"), Uploads: uploads}).SetupWithManager(mgr); err != nil {
+	if err := (&clustervirtualimage.Reconciler{Client: mgr.GetClient(), Jobs: &env, Recorder: eventRecorder(mgr, "clustervirtualimage-controller"), Uploads: uploads}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("clustervirtualimage controller: %w", err)
 	}
 	// Disks are reconciled wherever images are: both belong to the same
 	// storage side of the platform.
-	if err := (&virtualdisk.Reconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorderFor("virtualdisk-controller"), Jobs: &env, Uploads: uploads}).SetupWithManager(mgr); err != nil {
+	if err := (&virtualdisk.Reconciler{Client: mgr.GetClient(), Recorder: eventRecorder(mgr, "virtualdisk-controller"), Jobs: &env, Uploads: uploads}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("virtualdisk controller: %w", err)
 	}
 	return nil

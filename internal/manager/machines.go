@@ -19,7 +19,7 @@ import (
 // setupMachineControllers registers the reconcilers of machines, their
 // classes and their operations.
 func setupMachineControllers(mgr ctrl.Manager, o Options) error {
-	vm := &virtualmachine.Reconciler{Client: mgr.GetClient(), Reader: mgr.GetAPIReader(), Recorder: mgr.GetEventRecorderFor("virtualmachine-controller")}
+	vm := &virtualmachine.Reconciler{Client: mgr.GetClient(), Reader: mgr.GetAPIReader(), Recorder: eventRecorder(mgr, "virtualmachine-controller")}
 	if o.Images != nil {
 		env := *o.Images
 		env.Client = mgr.GetClient()
@@ -28,7 +28,7 @@ func setupMachineControllers(mgr ctrl.Manager, o Options) error {
 	if err := vm.SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("virtualmachine controller: %w", err)
 	}
-	if err := (&vmop.Reconciler{Client: mgr.GetClient(), Reader: mgr.GetAPIReader(), Recorder: mgr.GetEventRecorderFor("vmop-controller")}).SetupWithManager(mgr); err != nil {
+	if err := (&vmop.Reconciler{Client: mgr.GetClient(), Reader: mgr.GetAPIReader(), Recorder: eventRecorder(mgr, "vmop-controller")}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("vmop controller: %w", err)
 	}
 	if err := (&vmclass.Reconciler{Client: mgr.GetClient()}).SetupWithManager(mgr); err != nil {

@@ -57,7 +57,7 @@ func TestLongRepositoryNamesAreTrimmed(t *testing.T) {
 	if !strings.HasPrefix(VIRepository(ns, long), "vi/"+ns+"/aaaa") {
 		t.Errorf("trimmed name lost its prefix: %q", VIRepository(ns, long))
 	}
-	if VIRepository(ns, long) != VIRepository(ns, long) {
+	if first, second := VIRepository(ns, long), VIRepository(ns, long); first != second {
 		t.Errorf("trimming is not deterministic")
 	}
 	// Names that differ only past the cut still get different repositories,

@@ -125,7 +125,7 @@ func ReconcileImage(ctx context.Context, c client.Client, jobs *Env, rec record.
 	switch out.Phase {
 	case Succeeded:
 		rec.Eventf(obj, corev1.EventTypeNormal, "Ready", "Imported a %s image of %s into %s", out.Result.Format, st.Size.Unpacked, url)
-		return ctrl.Result{Requeue: true}, nil
+		return ctrl.Result{RequeueAfter: 100 * time.Millisecond}, nil
 	case Running, Pending, NotStarted:
 		return ctrl.Result{RequeueAfter: time.Second}, nil
 	}
