@@ -1,7 +1,10 @@
 # dvp: virtual machines on Kubernetes.
 #   make run    set up this machine and run the all-in-one platform
 #   make test   build and run the whole test suite
-GO        ?= go
+# Go from /usr/local/go works without being on PATH (the README's premise):
+# GO names it, and the recipes' scripts find it on the exported PATH.
+GO        ?= $(shell command -v go 2>/dev/null || echo /usr/local/go/bin/go)
+export PATH := $(patsubst %/,%,$(dir $(GO))):$(PATH)
 VERSION   ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 K8S_VERSION := $(shell $(GO) list -m -f '{{.Version}}' k8s.io/kubernetes 2>/dev/null)
 K8S_MINOR   := $(word 2,$(subst ., ,$(K8S_VERSION)))
@@ -23,7 +26,7 @@ GOFLAGS_TEST ?=
 .PHONY: all build deps run test unit e2e verify generate fmt vet clean kubectl
 .PHONY: guests
 .PHONY: guest-debian
-.PHONY: fuzz
+.PHONY: fuzz print-go
 
 all: build
 
@@ -80,6 +83,10 @@ guest-debian:
 # /var/cache/dvp/guests). See docs/design/guests.md.
 guests:
 	GO=$(GO) ./hack/guest/build-tiny.sh
+
+# Which go the recipes' scripts run (a check for newcomers' machines).
+print-go:
+	@command -v go
 
 clean:
 	rm -rf bin
