@@ -71,6 +71,9 @@ func (s *Server) bootstrapAPI(ctx context.Context, cfg *rest.Config) error {
 	if err := ensureImagePolicy(ctx, cfg); err != nil {
 		return err
 	}
+	if err := ensureUserRoles(ctx, cfg); err != nil {
+		return err
+	}
 	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: platform.Namespace}}
 	if _, err := cs.CoreV1().Namespaces().Create(ctx, ns, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
 		return fmt.Errorf("creating namespace %s: %w", platform.Namespace, err)

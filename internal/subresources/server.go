@@ -124,9 +124,13 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, metav1.APIResourceList{
 			TypeMeta:     metav1.TypeMeta{Kind: "APIResourceList", APIVersion: "v1"},
 			GroupVersion: Group + "/" + Version,
-			// Only the subresources: listing "virtualmachines" itself here
-			// would make kubectl resolve `get virtualmachine` to this group.
+			// The parent is listed with no verbs, as aggregated subresource
+			// APIs do, so kubectl's RBAC helpers (`create role
+			// --resource=virtualmachines.<group>/console`) find it; the
+			// group's low priority keeps `kubectl get virtualmachine` on
+			// the CRD group.
 			APIResources: []metav1.APIResource{
+				{Name: "virtualmachines", Namespaced: true, Kind: "VirtualMachine", Verbs: []string{}},
 				{Name: "virtualmachines/console", Namespaced: true, Kind: "VirtualMachine", Verbs: []string{"get"}},
 			},
 		})

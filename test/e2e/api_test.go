@@ -116,6 +116,31 @@ func testRBAC(t *testing.T, srv *harness.Server) {
 	if r.Err == nil || !strings.Contains(r.Stderr, "forbidden") {
 		t.Fatalf("alice deleted a VM with a read-only role: %s", r)
 	}
+
+	// kubectl's RBAC helpers know the console subresource's group.
+	srv.MustKubectl("-n", "vms", "create", "role", "vm-console", "--verb=get", "--resource=virtualmachines.subresources.virtualization.deckhouse.io/console")
+	// ... while `kubectl get vm` stays on the CRD group.
+	if out := srv.MustKubectl("-n", "vms", "get", "vm", "-o", "name"); !strings.Contains(out, "virtualmachine.virtualization.deckhouse.io/linux-vm") {
+		t.Errorf("kubectl get vm after the subresources group lists virtualmachines: %q", out)
+	}
+	// The platform's roles aggregate into the built-in ones.
+	carol := srv.UserKubeconfig("carol")
+	srv.MustKubectl("-n", "vms", "create", "rolebinding", "carol-edit", "--clusterrole=edit", "--user=carol")
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"create", "virtualmachineoperations", "-n", "vms"}, "yes"},
+		{[]string{"delete", "virtualdisks", "-n", "vms"}, "yes"},
+		{[]string{"get", "virtualmachines.subresources.virtualization.deckhouse.io", "--subresource=console", "-n", "vms"}, "yes"},
+		{[]string{"create", "clustervirtualimages"}, "no"},
+		{[]string{"list", "virtualmachineclasses"}, "no"}, // a RoleBinding grants nothing cluster-wide
+	} {
+		r := srv.KubectlAs(carol, append([]string{"auth", "can-i"}, c.args...)...)
+		if got := strings.TrimSpace(r.Stdout); got != c.want {
+			t.Errorf("carol with edit: can-i %s = %q, want %s (%s)", strings.Join(c.args, " "), got, c.want, r.Stderr)
+		}
+	}
 }
 
 func testNoAnonymousAccess(t *testing.T, srv *harness.Server) {

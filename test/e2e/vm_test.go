@@ -110,26 +110,9 @@ func TestVirtualMachineQuickStart(t *testing.T) {
 		t.Errorf("launcher CPU request/limit = %q, want \"100m 1\" (1 core at 10%%)", req)
 	}
 
-	// A user whose role allows the console subresource logs in as the
-	// seed's cloud-init user.
-	srv.MustKubectlStdin(`apiVersion: rbac.authorization.k8s.io/v1
-kind: Role
-metadata: {name: vm-console, namespace: vms}
-rules:
-- apiGroups: [virtualization.deckhouse.io]
-  resources: [virtualmachines]
-  verbs: [get, list, watch]
-- apiGroups: [subresources.virtualization.deckhouse.io]
-  resources: [virtualmachines/console]
-  verbs: [get]
----
-apiVersion: rbac.authorization.k8s.io/v1
-kind: RoleBinding
-metadata: {name: alice-console, namespace: vms}
-roleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: vm-console}
-subjects:
-- {apiGroup: rbac.authorization.k8s.io, kind: User, name: alice}
-`, "apply", "-f", "-")
+	// A user with the built-in edit role (the platform's roles aggregate
+	// into it) logs in as the seed's cloud-init user.
+	srv.MustKubectl("-n", "vms", "create", "rolebinding", "alice-edit", "--clusterrole=edit", "--user=alice")
 	alice := srv.UserKubeconfig("alice")
 	c := console(t, srv, alice, "-n", "vms", "linux-vm")
 	c.Expect(t, "Successfully connected to linux-vm console. The escape sequence is ^]", time.Minute)
@@ -169,6 +152,9 @@ roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: view}
 subjects:
 - {apiGroup: rbac.authorization.k8s.io, kind: User, name: bob}
 `, "apply", "-f", "-")
+	if r := srv.KubectlAs(bob, "-n", "vms", "get", "vm", "linux-vm", "-o", "name"); r.Err != nil || strings.TrimSpace(r.Stdout) != "virtualmachine.virtualization.deckhouse.io/linux-vm" {
+		t.Errorf("a user with view lists machines: %s", r)
+	}
 	r := srv.Run("", srv.Bin("d8"), "--kubeconfig", bob, "v", "console", "-n", "vms", "linux-vm", "--timeout", "5s")
 	if r.Err == nil || !strings.Contains(r.Stdout+r.Stderr, "forbidden") {
 		t.Errorf("console for a user without the right: %s", r)
