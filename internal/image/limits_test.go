@@ -40,7 +40,7 @@ func TestImportEndlessSourceStops(t *testing.T) {
 	z := &zeros{}
 	_, err := ImportWithin(importCtx(t), &ReaderSource{R: z}, nil, reg.dest("vi/ns/x", "1"), Scratch{Dir: dir, MaxBytes: 4 * mib, KeepFree: true}, nil)
 	mustErr(t, err, ErrTooLarge)
-	if Reason(err) != ReasonTooLarge || !strings.Contains(err.Error(), "4Mi") || !strings.Contains(err.Error(), "import.maxImageSize") {
+	if Reason(err) != ReasonTooLarge || !strings.Contains(err.Error(), "the source sent more than 4Mi") || !strings.Contains(err.Error(), "import.maxImageSize") {
 		t.Errorf("error %q", err)
 	}
 	if z.n > 8*mib {

@@ -113,8 +113,12 @@ type limitedReader struct {
 func (l *limitedReader) Read(p []byte) (int, error) {
 	n, err := l.r.Read(p)
 	l.n += int64(n)
-	if l.n > l.scratch.MaxBytes {
-		return n, l.scratch.tooLarge("the source sent more than " + FormatBytes(l.scratch.MaxBytes))
+	if over := l.n - l.scratch.MaxBytes; over > 0 {
+		// Nothing beyond the limit is passed on, so an uncompressed
+		// stream is stopped here, as sent too much, rather than by the
+		// spool file as unpacked too far.
+		l.n -= over
+		return n - int(over), l.scratch.tooLarge("the source sent more than " + FormatBytes(l.scratch.MaxBytes))
 	}
 	return n, err
 }
