@@ -43,7 +43,9 @@ func runFill(ctx context.Context, getenv func(string) string, stdout, stderr io.
 	}
 	scratch := resolvePath(root, getenv("FILL_SCRATCH"))
 	if scratch == "" {
-		dir, err := os.MkdirTemp("", "dvp-fill-")
+		// As for import: under the container root, so under the data
+		// directory, when run by the node.
+		dir, err := os.MkdirTemp(root, "dvp-fill-")
 		if err != nil {
 			return fail(termLog, stderr, err, reasonConfig)
 		}

@@ -30,6 +30,16 @@ type importConfig struct {
 	dest      image.Destination
 	scratch   string
 	termLog   string
+	// maxBytes bounds what the source sends and what it unpacks to
+	// (IMPORTER_MAX_BYTES, from import.maxImageSize; 0: no bound).
+	maxBytes int64
+	// allowed are the exceptions to the address policy of http and
+	// registry sources (IMPORTER_ALLOWED_ADDRESSES, from
+	// import.allowedAddresses); nodeIP is the node address the platform
+	// advertises (DVP_NODE_IP), refused like the host's own.
+	allowed []image.AllowedAddress
+	nodeIP  string
+	root    string
 }
 
 // reasonConfig marks a misconfigured importer pod, a platform bug rather
@@ -47,6 +57,8 @@ func importConfigFromEnv(getenv func(string) string) (importConfig, error) {
 		insecure: getenv("IMPORTER_INSECURE") == "true",
 		scratch:  resolve(getenv("IMPORTER_SCRATCH")),
 		termLog:  getenv("DVP_TERMINATION_LOG"),
+		nodeIP:   getenv("DVP_NODE_IP"),
+		root:     root,
 	}
 	if c.termLog == "" {
 		c.termLog = filepath.Join(root, "/dev/termination-log")
@@ -71,6 +83,14 @@ func importConfigFromEnv(getenv func(string) string) (importConfig, error) {
 		return c, errors.New("IMPORTER_URL is empty")
 	}
 	var err error
+	if v := getenv("IMPORTER_MAX_BYTES"); v != "" {
+		if c.maxBytes, err = strconv.ParseInt(v, 10, 64); err != nil || c.maxBytes < 0 {
+			return c, fmt.Errorf("IMPORTER_MAX_BYTES=%q: want a number of bytes", v)
+		}
+	}
+	if c.allowed, err = image.ParseAllowedAddresses(getenv("IMPORTER_ALLOWED_ADDRESSES")); err != nil {
+		return c, fmt.Errorf("IMPORTER_ALLOWED_ADDRESSES: %w", err)
+	}
 	if c.checksums, err = image.ParseChecksums(getenv("IMPORTER_CHECKSUMS")); err != nil {
 		return c, fmt.Errorf("IMPORTER_CHECKSUMS: %w", err)
 	}
@@ -109,8 +129,11 @@ func runImport(ctx context.Context, getenv func(string) string, stdout, stderr i
 	}
 	scratch := cfg.scratch
 	if scratch == "" {
-		if scratch, err = os.MkdirTemp("", "dvp-import-"); err != nil {
-			return fail(cfg.termLog, stderr, err, image.ReasonNetwork)
+		// The platform gives its importers a scratch volume under the
+		// data directory; run by hand, the spool goes to the container
+		// root (also under the data directory) or the temporary one.
+		if scratch, err = os.MkdirTemp(cfg.root, "dvp-import-"); err != nil {
+			return fail(cfg.termLog, stderr, err, reasonConfig)
 		}
 		defer os.RemoveAll(scratch)
 	} else if err := os.MkdirAll(scratch, 0o700); err != nil {
@@ -156,10 +179,18 @@ func doImport(ctx context.Context, cfg importConfig, scratch string, progress im
 	}
 	var src image.Source
 	switch cfg.source {
-	case "http":
-		src = &image.HTTPSource{URL: cfg.url, CABundle: ca}
-	case "registry":
-		src = &image.RegistrySource{Ref: cfg.url, DockerConfig: auth, CABundle: ca, Insecure: cfg.insecure}
+	case "http", "registry":
+		// The importer runs in the host's network namespace: the user's
+		// URL must not reach the host's own services.
+		policy, err := image.HostAddressPolicy(cfg.allowed, cfg.nodeIP)
+		if err != nil {
+			return image.Result{}, err
+		}
+		if cfg.source == "http" {
+			src = &image.HTTPSource{URL: cfg.url, CABundle: ca, Policy: policy}
+		} else {
+			src = &image.RegistrySource{Ref: cfg.url, DockerConfig: auth, CABundle: ca, Insecure: cfg.insecure, Policy: policy}
+		}
 	case "dvcr":
 		from, err := image.ParseDestination(cfg.url)
 		if err != nil {
@@ -176,7 +207,7 @@ func doImport(ctx context.Context, cfg importConfig, scratch string, progress im
 	case "volume":
 		return image.ImportVolume(ctx, image.VolumeSource{Path: cfg.url, Format: cfg.format}, cfg.dest, scratch, progress)
 	}
-	return image.Import(ctx, src, cfg.checksums, cfg.dest, scratch, progress)
+	return image.ImportWithin(ctx, src, cfg.checksums, cfg.dest, image.Scratch{Dir: scratch, MaxBytes: cfg.maxBytes, KeepFree: true}, progress)
 }
 
 // fail writes the failure termination message and returns exit code 1.

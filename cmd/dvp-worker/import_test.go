@@ -51,6 +51,9 @@ func TestImportCommand(t *testing.T) {
 		env["DVP_ROOT"] = root
 		env["DVP_TERMINATION_LOG"] = termLog
 		env["IMPORTER_DEST_CA_FILE"] = caPath
+		if _, set := env["IMPORTER_ALLOWED_ADDRESSES"]; !set {
+			env["IMPORTER_ALLOWED_ADDRESSES"] = "127.0.0.1" // the test's servers
+		}
 		var stdout, stderr bytes.Buffer
 		code := runImport(context.Background(), func(k string) string { return env[k] }, &stdout, &stderr)
 		b, err := os.ReadFile(termLog)
@@ -108,6 +111,36 @@ func TestImportCommand(t *testing.T) {
 	})
 	if code != 1 || msg["reason"] != "Checksum" {
 		t.Errorf("bad checksum: exit %d, %v", code, msg)
+	}
+
+	// The host's own addresses are refused unless allowed, the source
+	// registry's too; the message says what an admin can do.
+	for _, source := range []map[string]string{
+		{"IMPORTER_SOURCE": "http", "IMPORTER_URL": files.URL + "/images/disk.img"},
+		{"IMPORTER_SOURCE": "registry", "IMPORTER_URL": host + "/vi/ns/disk:uid-1", "IMPORTER_CA_FILE": caPath},
+	} {
+		source["IMPORTER_DEST"] = host + "/vi/ns/ssrf:uid-5"
+		source["IMPORTER_ALLOWED_ADDRESSES"] = "10.0.0.0/8"
+		code, _, msg = run(source)
+		if e, _ := msg["error"].(string); code != 1 || msg["reason"] != "AddressNotAllowed" || !strings.Contains(e, "refusing to fetch from 127.0.0.1:") || !strings.Contains(e, "import.allowedAddresses") {
+			t.Errorf("%s source on loopback: exit %d, %v", source["IMPORTER_SOURCE"], code, msg)
+		}
+	}
+
+	// The spool stays within IMPORTER_MAX_BYTES, in IMPORTER_SCRATCH.
+	scratch := t.TempDir()
+	code, _, msg = run(map[string]string{
+		"IMPORTER_SOURCE":    "http",
+		"IMPORTER_URL":       files.URL + "/images/disk.img",
+		"IMPORTER_DEST":      host + "/vi/ns/big:uid-6",
+		"IMPORTER_MAX_BYTES": "1048576",
+		"IMPORTER_SCRATCH":   scratch,
+	})
+	if code != 1 || msg["reason"] != "TooLarge" || !strings.Contains(msg["error"].(string), "announces") {
+		t.Errorf("too large: exit %d, %v", code, msg)
+	}
+	if left, _ := os.ReadDir(scratch); len(left) != 0 {
+		t.Errorf("scratch holds %d entries", len(left))
 	}
 
 	code, _, msg = run(map[string]string{"IMPORTER_SOURCE": "ftp", "IMPORTER_URL": "x", "IMPORTER_DEST": host + "/a:b"})

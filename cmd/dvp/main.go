@@ -161,7 +161,8 @@ func platformOptions(rc *rest.Config, cfg *config.Config, nodeIP net.IP, certDir
 			NodeKey:      filepath.Join(certDir, pki.APIServerKubelet+".key"),
 			NodeCA:       filepath.Join(certDir, pki.CACert),
 		},
-		Images: &importjob.Env{DVCRAddress: dvcrAddress, DVCRSecret: dvcrSecret, DVCRHost: controlplane.DVCRHost},
+		Images: &importjob.Env{DVCRAddress: dvcrAddress, DVCRSecret: dvcrSecret, DVCRHost: controlplane.DVCRHost,
+			MaxImageSize: cfg.Import.MaxImageSizeBytes(), AllowedAddresses: cfg.Import.AllowedAddresses},
 		// The upload gateway listens next to DVCR, on dvcrPort+1, with the
 		// platform's serving certificate.
 		Uploads: &manager.UploadOptions{

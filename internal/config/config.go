@@ -9,8 +9,11 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/util/validation"
 	"sigs.k8s.io/yaml"
+
+	"github.com/virtlab/dvp/internal/image"
 )
 
 // Accel selects how guests are run.
@@ -43,6 +46,7 @@ type Config struct {
 	Nodes               []Node         `json:"nodes,omitempty"`
 	Accel               Accel          `json:"accel,omitempty"`
 	Upload              Upload         `json:"upload,omitempty"`
+	Import              Import         `json:"import,omitempty"`
 }
 
 // StorageClass is one class served by the local provisioner.
@@ -75,6 +79,32 @@ type Upload struct {
 	WaitTimeout Duration `json:"waitTimeout,omitempty"`
 }
 
+// Import holds settings of image imports: importer pods (HTTP, registry
+// sources) and uploads.
+type Import struct {
+	// MaxImageSize bounds what one import may bring onto the node: the
+	// bytes a source sends and the bytes they unpack to (an xz stream of
+	// zeros grows a thousandfold). An import beyond it fails with reason
+	// TooLarge. Default DefaultMaxImageSize.
+	MaxImageSize string `json:"maxImageSize,omitempty"`
+	// AllowedAddresses are addresses HTTP and registry sources may reach
+	// although they are loopback, link-local or the node's own (refused by
+	// default: importers run in the host's network namespace). Each entry
+	// is a CIDR (10.0.0.0/8), an address (127.0.0.1) or an address with a
+	// port (127.0.0.1:8088), the narrowest that serves.
+	AllowedAddresses []string `json:"allowedAddresses,omitempty"`
+}
+
+// MaxImageSizeBytes is MaxImageSize in bytes (0 if it does not parse,
+// which Validate reports).
+func (i Import) MaxImageSizeBytes() int64 {
+	q, err := resource.ParseQuantity(i.MaxImageSize)
+	if err != nil {
+		return 0
+	}
+	return q.Value()
+}
+
 // Duration is a time.Duration written as "15m" in YAML.
 type Duration struct{ time.Duration }
 
@@ -99,6 +129,10 @@ const (
 	DefaultWebhookPort = 9443
 	DefaultDVCRPort    = 5443
 	DefaultUploadWait  = 15 * time.Minute
+	// DefaultMaxImageSize is import.maxImageSize when unset: above any
+	// cloud or installer image, small enough that one import cannot take
+	// a large data disk.
+	DefaultMaxImageSize = "256Gi"
 )
 
 // Default returns the all-in-one defaults: one address range, one default
@@ -185,6 +219,9 @@ func (c *Config) applyDefaults() {
 	}
 	if c.Upload.WaitTimeout.Duration == 0 {
 		c.Upload.WaitTimeout.Duration = DefaultUploadWait
+	}
+	if c.Import.MaxImageSize == "" {
+		c.Import.MaxImageSize = DefaultMaxImageSize
 	}
 }
 
@@ -308,6 +345,16 @@ func (c *Config) Validate() error {
 	}
 	if c.Upload.WaitTimeout.Duration < 0 {
 		add("upload.waitTimeout", "must be positive")
+	}
+	if q, err := resource.ParseQuantity(c.Import.MaxImageSize); err != nil {
+		add("import.maxImageSize", "%q is not a size such as 64Gi", c.Import.MaxImageSize)
+	} else if q.Value() < 1<<20 {
+		add("import.maxImageSize", "%s is too small: at least 1Mi", c.Import.MaxImageSize)
+	}
+	for i, a := range c.Import.AllowedAddresses {
+		if _, err := image.ParseAllowedAddress(a); err != nil {
+			add(fmt.Sprintf("import.allowedAddresses[%d]", i), "%v", err)
+		}
 	}
 	return errors.Join(errs...)
 }

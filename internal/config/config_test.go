@@ -85,3 +85,29 @@ func TestInvalid(t *testing.T) {
 		}
 	}
 }
+
+func TestImportSettings(t *testing.T) {
+	c, err := Load("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := c.Import.MaxImageSizeBytes(); got != 256<<30 {
+		t.Errorf("default maxImageSize = %d", got)
+	}
+	c, err = load(t, "import: {maxImageSize: 64Mi, allowedAddresses: [\"127.0.0.1:8088\", 10.0.0.0/8, \"::1\"]}\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Import.MaxImageSizeBytes() != 64<<20 || len(c.Import.AllowedAddresses) != 3 {
+		t.Errorf("parsed %+v", c.Import)
+	}
+	for content, want := range map[string]string{
+		"import: {maxImageSize: 10Ki}\n":                   "import.maxImageSize: 10Ki is too small",
+		"import: {allowedAddresses: [\"localhost:80\"]}\n": "import.allowedAddresses[0]",
+		"import: {maxImageSize: lots}\n":                   "lots",
+	} {
+		if _, err := load(t, content); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%q: error %v, want %q", content, err, want)
+		}
+	}
+}

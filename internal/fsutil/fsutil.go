@@ -8,7 +8,10 @@ import (
 )
 
 // WriteFileAtomic replaces path with data in one rename, after an fsync, so
-// a crash leaves either the old file or the new one, never a torn one.
+// a crash leaves either the old file or the new one, never a torn one. The
+// directory is synced after the rename too: until then the rename itself
+// may be lost to a power failure, leaving the old file after the caller
+// went on as if the new one were stored.
 func WriteFileAtomic(path string, data []byte, mode os.FileMode) error {
 	dir := filepath.Dir(path)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
@@ -34,7 +37,24 @@ func WriteFileAtomic(path string, data []byte, mode os.FileMode) error {
 	if err := tmp.Close(); err != nil {
 		return err
 	}
-	return os.Rename(tmp.Name(), path)
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return err
+	}
+	return SyncDir(dir)
+}
+
+// SyncDir makes the entries of dir (files created, renamed or removed in
+// it) durable.
+func SyncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	err = d.Sync()
+	if cerr := d.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }
 
 // ResolveUnder finds a file a container spec names, for processes that run

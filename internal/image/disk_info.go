@@ -75,7 +75,7 @@ func (s *RegistrySource) remoteImage(ctx context.Context) (v1.Image, name.Refere
 			return nil, nil, err
 		}
 	}
-	opts, err := remoteOptions(ctx, ref, s.CABundle, s.Insecure, auth)
+	opts, err := remoteOptions(ctx, ref, s.CABundle, s.Insecure, auth, s.Policy)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -25,6 +25,15 @@ var (
 	ErrRegistryAuth = errors.New("registry authentication failed")
 	// ErrTooSmall: the disk is smaller than the image written onto it.
 	ErrTooSmall = errors.New("disk too small for the image")
+	// ErrTooLarge: the source sends, or the image unpacks to, more than
+	// the platform accepts (Scratch.MaxBytes).
+	ErrTooLarge = errors.New("image too large")
+	// ErrNoSpace: spooling the image would leave the platform's file
+	// system without its reserve (Scratch.KeepFree).
+	ErrNoSpace = errors.New("not enough disk space")
+	// ErrForbiddenAddress: the source resolves to an address image sources
+	// may not reach (AddressPolicy).
+	ErrForbiddenAddress = errors.New("address not allowed for image sources")
 )
 
 // Reasons returned by Reason.
@@ -37,6 +46,9 @@ const (
 	ReasonRegistryAuth      = "RegistryAuth"
 	ReasonNetwork           = "Network"
 	ReasonTooSmall          = "TooSmall"
+	ReasonTooLarge          = "TooLarge"
+	ReasonNoSpace           = "NoSpace"
+	ReasonForbiddenAddress  = "AddressNotAllowed"
 )
 
 // Reason classifies err for a termination message. Anything not matched by
@@ -55,6 +67,12 @@ func Reason(err error) string {
 		return ReasonRegistryAuth
 	case errors.Is(err, ErrTooSmall):
 		return ReasonTooSmall
+	case errors.Is(err, ErrTooLarge):
+		return ReasonTooLarge
+	case errors.Is(err, ErrNoSpace):
+		return ReasonNoSpace
+	case errors.Is(err, ErrForbiddenAddress):
+		return ReasonForbiddenAddress
 	case errors.Is(err, ErrDNS), errors.As(err, &dnsErr) && dnsErr.IsNotFound:
 		return ReasonDNS
 	case errors.Is(err, ErrNotFound):

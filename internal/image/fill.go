@@ -32,7 +32,7 @@ func Fill(ctx context.Context, src Source, target, scratchDir string, progress P
 	if err != nil {
 		return FillResult{}, err
 	}
-	sp, err := spool(ctx, rc, size, nil, scratchDir, progress, nil)
+	sp, err := spool(ctx, rc, size, nil, Scratch{Dir: scratchDir}, progress, nil)
 	_ = rc.Close()
 	if sp.file != "" {
 		defer os.Remove(sp.file)

@@ -40,6 +40,9 @@ type HTTPSource struct {
 	StallTimeout time.Duration
 	// Transport replaces the default transport (tests).
 	Transport http.RoundTripper
+	// Policy, if set, vets every address the default transport dials,
+	// redirects included.
+	Policy *AddressPolicy
 }
 
 func (s *HTTPSource) retries() int { return or(s.Retries, 6) }
@@ -79,6 +82,9 @@ func (s *HTTPSource) Open(ctx context.Context) (io.ReadCloser, int64, string, er
 		// The checksums cover the bytes as served: never let the client
 		// undo a Content-Encoding on its own.
 		tr.DisableCompression = true
+		if s.Policy != nil {
+			tr.DialContext = s.Policy.DialContext
+		}
 		rt = tr
 	}
 	b := &httpBody{ctx: ctx, src: s, url: u, client: &http.Client{Transport: rt}, total: -1}
@@ -322,7 +328,7 @@ func transient(err error) bool {
 	switch {
 	case errors.Is(err, context.Canceled):
 		return false // the caller's (a stall is a stallError)
-	case errors.Is(err, ErrNotFound), errors.Is(err, ErrDNS):
+	case errors.Is(err, ErrNotFound), errors.Is(err, ErrDNS), errors.Is(err, ErrForbiddenAddress):
 		return false
 	case errors.As(err, &dnsErr):
 		return !dnsErr.IsNotFound
@@ -341,6 +347,9 @@ func transient(err error) bool {
 
 // classifyHTTP wraps a request error in the sentinel it stands for.
 func classifyHTTP(u *url.URL, err error) error {
+	if fe, ok := forbiddenAddress(err); ok {
+		return fe // says all; the URL around it only repeats the address
+	}
 	var dnsErr *net.DNSError
 	if errors.As(err, &dnsErr) && dnsErr.IsNotFound {
 		return fmt.Errorf("%w: %s: no such host %q", ErrDNS, u.Redacted(), u.Hostname())

@@ -11,6 +11,7 @@ import (
 	"path"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
@@ -48,8 +49,16 @@ const progressInterval = 500 * time.Millisecond
 
 // Import copies the image src yields into dst; see the package comment for
 // the steps. scratchDir holds the decompressed disk until it is pushed
-// ("" is the system's temporary directory); progress may be nil.
+// ("" is the system's temporary directory); progress may be nil. It sets no
+// limits: ImportWithin is for data from outside the platform.
 func Import(ctx context.Context, src Source, sums Checksums, dst Destination, scratchDir string, progress Progress) (Result, error) {
+	return ImportWithin(ctx, src, sums, dst, Scratch{Dir: scratchDir}, progress)
+}
+
+// ImportWithin is Import with the disk spooled within the limits of scratch:
+// an import that would exceed them stops with ErrTooLarge or ErrNoSpace and
+// removes what it spooled.
+func ImportWithin(ctx context.Context, src Source, sums Checksums, dst Destination, scratch Scratch, progress Progress) (Result, error) {
 	if err := sums.validate(); err != nil {
 		return Result{}, err
 	}
@@ -64,7 +73,7 @@ func Import(ctx context.Context, src Source, sums Checksums, dst Destination, sc
 		return Result{}, err
 	}
 	var early *earlyPush
-	sp, err := spool(ctx, rc, size, sums, scratchDir, progress, func(c compression) *tarDigester {
+	sp, err := spool(ctx, rc, size, sums, scratch, progress, func(c compression) *tarDigester {
 		// Uncompressed data of an announced size: the layer is known
 		// byte for byte on the way in, so its digest is computed and
 		// the layer pushed while the data arrives, saving two full
@@ -166,11 +175,18 @@ type spooled struct {
 	digester    *tarDigester // nil unless the layer digest was computed on the way
 }
 
-// spool hashes and decompresses the stream into a file in dir and
-// verifies the checksums. On error the returned file, if named, is still
-// to be removed.
-func spool(ctx context.Context, rc io.Reader, size int64, sums Checksums, dir string, progress Progress, digest func(compression) *tarDigester) (spooled, error) {
+// spool hashes and decompresses the stream into a file in scratch.Dir,
+// within scratch's limits, and verifies the checksums. On error the
+// returned file, if named, is still to be removed.
+func spool(ctx context.Context, rc io.Reader, size int64, sums Checksums, scratch Scratch, progress Progress, digest func(compression) *tarDigester) (spooled, error) {
 	var sp spooled
+	dir := scratch.Dir
+	if err := scratch.checkAnnounced(size); err != nil {
+		return sp, err
+	}
+	if scratch.MaxBytes > 0 {
+		rc = &limitedReader{r: rc, scratch: scratch}
+	}
 	counter := &receiving{ctx: ctx, r: rc, total: size, progress: progress}
 	ver := newVerifier(sums)
 	br := bufio.NewReaderSize(io.TeeReader(counter, ver), 1<<20)
@@ -205,6 +221,7 @@ func spool(ctx context.Context, rc io.Reader, size int64, sums Checksums, dir st
 		return sp, fmt.Errorf("scratch space: %w", err)
 	}
 	sp.file = f.Name()
+	out := &limitedFile{f: f, scratch: scratch}
 	if digest != nil {
 		sp.digester = digest(sp.compression)
 	}
@@ -215,9 +232,9 @@ func spool(ctx context.Context, rc io.Reader, size int64, sums Checksums, dir st
 			if sp.digester != nil {
 				_, _ = sp.digester.Write(buf[:n])
 			}
-			if _, err := f.Write(buf[:n]); err != nil {
+			if _, err := out.Write(buf[:n]); err != nil {
 				_ = f.Close()
-				return sp, fmt.Errorf("spooling the disk to %s: %w", dir, err)
+				return sp, spoolError(dir, err)
 			}
 			sp.diskBytes += int64(n)
 		}
@@ -230,7 +247,7 @@ func spool(ctx context.Context, rc io.Reader, size int64, sums Checksums, dir st
 		}
 	}
 	if err := f.Close(); err != nil {
-		return sp, fmt.Errorf("spooling the disk to %s: %w", dir, err)
+		return sp, spoolError(dir, err)
 	}
 	// Whatever follows the compressed data still counts for the checksums.
 	if _, err := io.Copy(io.Discard, br); err != nil {
@@ -248,6 +265,17 @@ func spool(ctx context.Context, rc io.Reader, size int64, sums Checksums, dir st
 		return sp, fmt.Errorf("%w: the image is empty", ErrCorrupt)
 	}
 	return sp, nil
+}
+
+// spoolError explains a failed write of the spool file.
+func spoolError(dir string, err error) error {
+	switch {
+	case errors.Is(err, ErrTooLarge), errors.Is(err, ErrNoSpace):
+		return err
+	case errors.Is(err, syscall.ENOSPC), errors.Is(err, syscall.EDQUOT):
+		return fmt.Errorf("%w: spooling the disk to %s: %w", ErrNoSpace, dir, err)
+	}
+	return fmt.Errorf("spooling the disk to %s: %w", dir, err)
 }
 
 // identify detects the format of the spooled disk and reads its virtual

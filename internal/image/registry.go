@@ -86,23 +86,27 @@ func (d Destination) transport(ref name.Reference) (http.RoundTripper, authn.Aut
 	if d.Username != "" || d.Password != "" {
 		auth = &authn.Basic{Username: d.Username, Password: d.Password}
 	}
-	rt, err := baseTransport(ref, ca, d.Insecure)
+	rt, err := baseTransport(ref, ca, d.Insecure, nil)
 	return rt, auth, err
 }
 
-// remoteOptions is the transport, auth and context for one registry.
-func remoteOptions(ctx context.Context, ref name.Reference, caPEM []byte, insecure bool, auth authn.Authenticator) ([]remote.Option, error) {
-	rt, err := baseTransport(ref, caPEM, insecure)
+// remoteOptions is the transport, auth and context for one registry;
+// policy, if not nil, vets every address the transport dials.
+func remoteOptions(ctx context.Context, ref name.Reference, caPEM []byte, insecure bool, auth authn.Authenticator, policy *AddressPolicy) ([]remote.Option, error) {
+	rt, err := baseTransport(ref, caPEM, insecure, policy)
 	if err != nil {
 		return nil, err
 	}
 	return []remote.Option{remote.WithContext(ctx), remote.WithAuth(auth), remote.WithTransport(rt)}, nil
 }
 
-func baseTransport(ref name.Reference, caPEM []byte, insecure bool) (http.RoundTripper, error) {
+func baseTransport(ref name.Reference, caPEM []byte, insecure bool, policy *AddressPolicy) (http.RoundTripper, error) {
 	tr, err := newTransport(caPEM)
 	if err != nil {
 		return nil, fmt.Errorf("registry %s: %w", ref.Context().RegistryStr(), err)
+	}
+	if policy != nil {
+		tr.DialContext = policy.DialContext
 	}
 	if insecure {
 		return tr, nil
@@ -130,6 +134,9 @@ func (t *forceHTTPS) RoundTrip(r *http.Request) (*http.Response, error) {
 func classifyRegistry(err error) error {
 	if err == nil {
 		return nil
+	}
+	if fe, ok := forbiddenAddress(err); ok {
+		return fe // says all; the URL around it only repeats the address
 	}
 	var terr *transport.Error
 	if errors.As(err, &terr) {

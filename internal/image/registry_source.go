@@ -23,6 +23,9 @@ type RegistrySource struct {
 	// CABundle is PEM certificates to trust besides the system roots.
 	CABundle []byte
 	Insecure bool // plain HTTP
+	// Policy, if set, vets every address dialed (the registry, its token
+	// service, redirects to blob storage); nil for DVCR.
+	Policy *AddressPolicy
 }
 
 // Open finds the disk file and streams it; size is the file's size.

@@ -141,6 +141,7 @@ func Run(ctx context.Context, o Options, ready chan<- struct{}) error {
 				}
 			}
 			gw := upload.New(mgr.GetAPIReader(), mgr.GetClient(), o.Images.DVCRAddress, o.Images.DVCRSecret, u.CAFile, u.ScratchDir)
+			gw.MaxBytes = o.Images.MaxImageSize
 			if err := mgr.Add(ctrlmanager.RunnableFunc(func(ctx context.Context) error {
 				return gw.Serve(ctx, u.Addr, u.CertFile, u.KeyFile)
 			})); err != nil {

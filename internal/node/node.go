@@ -10,6 +10,7 @@ import (
 	"os"
 	"runtime"
 	"strconv"
+	"time"
 
 	"github.com/virtual-kubelet/virtual-kubelet/node"
 	"github.com/virtual-kubelet/virtual-kubelet/node/api"
@@ -21,8 +22,14 @@ import (
 	"k8s.io/klog/v2"
 
 	"github.com/virtlab/dvp/internal/config"
+	"github.com/virtlab/dvp/internal/image"
 	"github.com/virtlab/dvp/internal/version"
 )
+
+// staleScratchIdle is how long a scratch directory in the host's temporary
+// directory must have been left unchanged before it counts as abandoned: a
+// live import writes to it all the time.
+const staleScratchIdle = 10 * time.Minute
 
 // Options configure one node.
 type Options struct {
@@ -55,6 +62,14 @@ func Run(ctx context.Context, o Options) error {
 		"KUBERNETES_SERVICE_PORT=" + strconv.Itoa(o.APIPort),
 		"DVP_NODE_NAME=" + o.Node.Name,
 		"DVP_NODE_IP=" + o.NodeIP.String(),
+	}
+	// Importers of earlier versions spooled into the host's temporary
+	// directory, where a killed one left its disk behind; today's spool
+	// into their pod's scratch volume, which goes with the pod.
+	if removed, err := image.RemoveStale(os.TempDir(), []string{"dvp-import-*", "dvp-fill-*"}, staleScratchIdle); err != nil {
+		log.Error(err, "Removing scratch directories killed importers left")
+	} else if len(removed) > 0 {
+		log.Info("Removed scratch directories killed importers left", "dirs", removed)
 	}
 	// State comes from disk before the pod controller starts, so a pod whose
 	// processes survived a restart is adopted, not started twice.

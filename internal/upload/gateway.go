@@ -29,8 +29,8 @@ import (
 	"github.com/virtlab/dvp/internal/registry"
 )
 
-// ImportFunc is image.Import; tests replace it.
-type ImportFunc func(ctx context.Context, src image.Source, sums image.Checksums, dst image.Destination, scratchDir string, progress image.Progress) (image.Result, error)
+// ImportFunc is image.ImportWithin; tests replace it.
+type ImportFunc func(ctx context.Context, src image.Source, sums image.Checksums, dst image.Destination, scratch image.Scratch, progress image.Progress) (image.Result, error)
 
 // Gateway accepts uploads. Create it with New.
 type Gateway struct {
@@ -45,8 +45,12 @@ type Gateway struct {
 	DVCRSecret  []byte
 	CAFile      string
 	// ScratchDir holds an upload while it is inspected ("" is the system's).
+	// Only the gateway uses it: whatever it holds when the gateway starts
+	// was left by a gateway that died, and is removed.
 	ScratchDir string
-	Import     ImportFunc
+	// MaxBytes bounds an upload and what it unpacks to (0: no bound).
+	MaxBytes int64
+	Import   ImportFunc
 	// IdleTimeout ends an upload whose client sent nothing for this long;
 	// the upload counts as interrupted (zero: never).
 	IdleTimeout time.Duration
@@ -73,7 +77,7 @@ const DefaultIdleTimeout = 2 * time.Minute
 // New returns a gateway that imports with image.Import.
 func New(reader client.Reader, writer client.Writer, dvcrAddress string, dvcrSecret []byte, caFile, scratchDir string) *Gateway {
 	return &Gateway{Reader: reader, Writer: writer, DVCRAddress: dvcrAddress, DVCRSecret: dvcrSecret, CAFile: caFile,
-		ScratchDir: scratchDir, Import: image.Import, IdleTimeout: DefaultIdleTimeout, started: time.Now(), active: map[types.UID]*transfer{}}
+		ScratchDir: scratchDir, Import: image.ImportWithin, IdleTimeout: DefaultIdleTimeout, started: time.Now(), active: map[types.UID]*transfer{}}
 }
 
 // Started is when this gateway started: an upload recorded as started
@@ -118,6 +122,17 @@ func (g *Gateway) Serve(ctx context.Context, addr, certFile, keyFile string) err
 	l, err := net.Listen("tcp", addr)
 	if err != nil {
 		return fmt.Errorf("upload gateway: %w", err)
+	}
+	// Holding the port, this is the platform's only gateway and no upload
+	// runs yet: spool files there now are from one killed mid-upload.
+	if g.ScratchDir != "" {
+		removed, err := image.RemoveStale(g.ScratchDir, []string{"*"}, 0)
+		if len(removed) > 0 {
+			klog.FromContext(ctx).Info("Removed upload spool files left by an earlier run", "files", removed)
+		}
+		if err != nil {
+			klog.FromContext(ctx).Error(err, "Removing upload spool files left by an earlier run")
+		}
 	}
 	srv := &http.Server{
 		Handler:           g,
@@ -181,8 +196,14 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch State(sec) {
 	case StateWaiting:
 	case StateUploading:
-		http.Error(w, "an upload to this URL is already in progress", http.StatusConflict)
-		return
+		// This is the platform's only gateway: an upload it is not
+		// receiving is one whose outcome could not be recorded (the
+		// client was told to retry) or that a restart cut off, and the
+		// conditional update below settles a race with the controller.
+		if _, _, _, ok := g.Active(tgt.uid); ok {
+			http.Error(w, "an upload to this URL is already in progress", http.StatusConflict)
+			return
+		}
 	default:
 		http.Error(w, "no upload is expected at this URL (unknown token, or the upload is already done or expired)", http.StatusNotFound)
 		return
@@ -260,7 +281,17 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if rerr := g.record(sec, res, err); rerr != nil {
-		log.Error(rerr, "Recording an upload's outcome", "namespace", sec.Namespace, "name", sec.Name)
+		// Unless the outcome is stored the image would wait for an upload
+		// forever: the client must not be told it is done. Put the
+		// upload back to Waiting if the API takes that at least, and ask
+		// for the file again.
+		log.Error(rerr, "Recording an upload's outcome", "namespace", sec.Namespace, "name", sec.Name, "uploadErr", err)
+		note := fmt.Sprintf("The upload of %d bytes was received but its outcome could not be recorded", b.n.Load())
+		if ierr := g.recordInterrupted(sec, note); ierr != nil {
+			log.Error(ierr, "Recording an interrupted upload", "namespace", sec.Namespace, "name", sec.Name)
+		}
+		http.Error(w, note+": upload the whole file again with the same command.", http.StatusServiceUnavailable)
+		return
 	}
 	if err != nil {
 		reason := image.Reason(err)
@@ -271,6 +302,10 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			code = http.StatusBadRequest
 		case image.ReasonRegistryAuth:
 			code = http.StatusBadGateway
+		case image.ReasonTooLarge:
+			code = http.StatusRequestEntityTooLarge
+		case image.ReasonNoSpace:
+			code = http.StatusInsufficientStorage
 		}
 		http.Error(w, fmt.Sprintf("upload failed (%s): %v", reason, err), code)
 		return
@@ -287,7 +322,8 @@ func (g *Gateway) upload(ctx context.Context, body io.Reader, size int64, t *tra
 	user, pass := registry.Credentials(g.DVCRSecret, tgt.repository, true)
 	dst := image.Destination{Repository: g.DVCRAddress + "/" + tgt.repository, Tag: string(tgt.uid), Username: user, Password: pass, CAFile: g.CAFile}
 	src := &image.ReaderSource{R: body, Size: size}
-	return g.Import(ctx, src, sums, dst, g.ScratchDir, func(received, total int64) {
+	scratch := image.Scratch{Dir: g.ScratchDir, MaxBytes: g.MaxBytes, KeepFree: true}
+	return g.Import(ctx, src, sums, dst, scratch, func(received, total int64) {
 		t.received.Store(received)
 		if total > 0 {
 			t.total.Store(total)

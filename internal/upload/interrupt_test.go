@@ -88,7 +88,7 @@ func TestInterruptedBody(t *testing.T) {
 // A failure of the image itself is no interruption: it stays a failure.
 func TestImportFailureIsNotInterruption(t *testing.T) {
 	g, c, tok, _ := fixture(t)
-	g.Import = func(ctx context.Context, src image.Source, _ image.Checksums, _ image.Destination, _ string, _ image.Progress) (image.Result, error) {
+	g.Import = func(ctx context.Context, src image.Source, _ image.Checksums, _ image.Destination, _ image.Scratch, _ image.Progress) (image.Result, error) {
 		rc, _, _, _ := src.Open(ctx)
 		_, _ = io.Copy(io.Discard, rc)
 		return image.Result{}, image.ErrCorrupt
@@ -172,7 +172,7 @@ func TestClientLeavesAfterLastByte(t *testing.T) {
 	g, c, tok, _ := fixture(t)
 	received, release := make(chan struct{}), make(chan struct{})
 	inner := g.Import
-	g.Import = func(ctx context.Context, src image.Source, sums image.Checksums, dst image.Destination, d string, p image.Progress) (image.Result, error) {
+	g.Import = func(ctx context.Context, src image.Source, sums image.Checksums, dst image.Destination, d image.Scratch, p image.Progress) (image.Result, error) {
 		rc, _, _, err := src.Open(ctx)
 		if err != nil {
 			return image.Result{}, err
@@ -210,7 +210,7 @@ func TestClientLeavesAfterLastByte(t *testing.T) {
 // The gateway stopping in the middle of an upload is an interruption too.
 func TestGatewayStops(t *testing.T) {
 	g, c, tok, _ := fixture(t)
-	g.Import = func(ctx context.Context, _ image.Source, _ image.Checksums, _ image.Destination, _ string, _ image.Progress) (image.Result, error) {
+	g.Import = func(ctx context.Context, _ image.Source, _ image.Checksums, _ image.Destination, _ image.Scratch, _ image.Progress) (image.Result, error) {
 		<-ctx.Done()
 		return image.Result{}, ctx.Err()
 	}

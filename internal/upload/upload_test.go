@@ -120,7 +120,7 @@ func fixture(t *testing.T) (*Gateway, client.Client, string, *v1alpha2.VirtualIm
 	other := NewSecret("vms", "vi-upload-other", "someothertoken-0123456789")
 	c := fake.NewClientBuilder().WithScheme(platform.Scheme()).WithObjects(vi, sec, other).Build()
 	g := New(c, c, "dvcr.example:5443", []byte("0123456789abcdef0123456789abcdef"), "", t.TempDir())
-	g.Import = func(ctx context.Context, src image.Source, sums image.Checksums, dst image.Destination, _ string, progress image.Progress) (image.Result, error) {
+	g.Import = func(ctx context.Context, src image.Source, sums image.Checksums, dst image.Destination, _ image.Scratch, progress image.Progress) (image.Result, error) {
 		rc, size, _, err := src.Open(ctx)
 		if err != nil {
 			return image.Result{}, err
@@ -200,7 +200,7 @@ func TestConcurrentUpload(t *testing.T) {
 	g, c, tok, vi := fixture(t)
 	started, release := make(chan struct{}), make(chan struct{})
 	inner := g.Import
-	g.Import = func(ctx context.Context, src image.Source, sums image.Checksums, dst image.Destination, d string, p image.Progress) (image.Result, error) {
+	g.Import = func(ctx context.Context, src image.Source, sums image.Checksums, dst image.Destination, d image.Scratch, p image.Progress) (image.Result, error) {
 		close(started)
 		<-release
 		return inner(ctx, src, sums, dst, d, p)
@@ -228,7 +228,7 @@ func TestConcurrentUpload(t *testing.T) {
 
 func TestChecksumMismatch(t *testing.T) {
 	g, c, tok, _ := fixture(t)
-	g.Import = func(context.Context, image.Source, image.Checksums, image.Destination, string, image.Progress) (image.Result, error) {
+	g.Import = func(context.Context, image.Source, image.Checksums, image.Destination, image.Scratch, image.Progress) (image.Result, error) {
 		return image.Result{}, fmt.Errorf("sha256: %w", image.ErrChecksum)
 	}
 	w := put(g, tok, strings.NewReader("hello"))
@@ -242,7 +242,7 @@ func TestChecksumMismatch(t *testing.T) {
 
 func TestCancel(t *testing.T) {
 	g, _, tok, vi := fixture(t)
-	g.Import = func(ctx context.Context, _ image.Source, _ image.Checksums, _ image.Destination, _ string, _ image.Progress) (image.Result, error) {
+	g.Import = func(ctx context.Context, _ image.Source, _ image.Checksums, _ image.Destination, _ image.Scratch, _ image.Progress) (image.Result, error) {
 		<-ctx.Done()
 		return image.Result{}, ctx.Err()
 	}
@@ -291,7 +291,7 @@ func TestDiskUpload(t *testing.T) {
 	g := New(c, c, "dvcr.example:5443", []byte("0123456789abcdef0123456789abcdef"), "", t.TempDir())
 	var got image.Destination
 	var sums image.Checksums
-	g.Import = func(ctx context.Context, src image.Source, s image.Checksums, dst image.Destination, _ string, _ image.Progress) (image.Result, error) {
+	g.Import = func(ctx context.Context, src image.Source, s image.Checksums, dst image.Destination, _ image.Scratch, _ image.Progress) (image.Result, error) {
 		got, sums = dst, s
 		rc, _, _, err := src.Open(ctx)
 		if err != nil {

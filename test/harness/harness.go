@@ -16,7 +16,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/virtlab/dvp/internal/config"
+	"sigs.k8s.io/yaml"
+
 	"github.com/virtlab/dvp/internal/supervisor"
 )
 
@@ -38,7 +39,9 @@ func BinDir(t testing.TB) string {
 
 // Options for a server.
 type Options struct {
-	// Config is the YAML settings file content ("" for defaults).
+	// Config is the YAML settings file content ("" for defaults). Unless
+	// it sets import.allowedAddresses, the node address is allowed as an
+	// image source: tests serve their images there (Listen).
 	Config string
 	// DataDir reuses a data directory (for restart tests); empty means a
 	// fresh temporary one.
@@ -50,23 +53,23 @@ type Options struct {
 
 // Server is one running `dvp server`.
 type Server struct {
-	t          testing.TB
-	bin        string
-	DataDir    string
-	NetNS      string // empty when not isolated
-	NodeIP     string
-	APIPort    int // kube-apiserver on NodeIP
-	EtcdPort   int // etcd's client port on loopback; the peer port is one more
-	DVCRPort   int // DVCR on NodeIP; the upload gateway is one more
-	Kubeconfig string
-	LogPath    string
-	configPath string
-	extraArgs  []string
-	cmd        *exec.Cmd
-	exited     chan struct{}
-	external   bool
-	controller *exec.Cmd
-	ctrlLog    string
+	t       testing.TB
+	bin     string
+	DataDir string
+	NetNS   string // empty when not isolated
+	NodeIP  string
+	// APIPort, EtcdPort and DVCRPort are where kube-apiserver, etcd and
+	// DVCR listen.
+	APIPort, EtcdPort, DVCRPort int
+	Kubeconfig                  string
+	LogPath                     string
+	configPath                  string
+	extraArgs                   []string
+	cmd                         *exec.Cmd
+	exited                      chan struct{}
+	external                    bool
+	controller                  *exec.Cmd
+	ctrlLog                     string
 }
 
 // Start starts a server and waits until its admin kubeconfig appears.
@@ -83,10 +86,7 @@ func Start(t testing.TB, o Options) *Server {
 	}
 	s.LogPath = filepath.Join(work, "server.log")
 	s.configPath = filepath.Join(work, "config.yaml")
-	if err := os.WriteFile(s.configPath, []byte(o.Config), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	s.APIPort, s.EtcdPort, s.DVCRPort = config.DefaultAPIPort, config.DefaultEtcdPort, config.DefaultDVCRPort
+	s.APIPort, s.EtcdPort, s.DVCRPort = 6443, 2379, 5443
 	if canIsolate() {
 		s.NetNS, s.NodeIP = createNetNS(t)
 	} else {
@@ -96,6 +96,13 @@ func Start(t testing.TB, o Options) *Server {
 		s.APIPort, s.EtcdPort, s.DVCRPort = api, etcd, dvcr
 		s.extraArgs = []string{"--node-address=127.0.0.1", fmt.Sprintf("--api-port=%d", api),
 			fmt.Sprintf("--etcd-port=%d", etcd), fmt.Sprintf("--webhook-port=%d", hook), fmt.Sprintf("--dvcr-port=%d", dvcr)}
+	}
+	config, err := allowNodeAsImageSource(o.Config, s.NodeIP)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(s.configPath, []byte(config), 0o644); err != nil {
+		t.Fatal(err)
 	}
 	s.Kubeconfig = filepath.Join(s.DataDir, "kubeconfig")
 	s.external = o.ExternalControllers
@@ -113,6 +120,27 @@ func Start(t testing.TB, o Options) *Server {
 		}
 	})
 	return s
+}
+
+// allowNodeAsImageSource adds the node address to import.allowedAddresses
+// unless config sets that key (even to an empty list): image sources may not
+// reach the node's own addresses, and tests serve images there.
+func allowNodeAsImageSource(config, nodeIP string) (string, error) {
+	m := map[string]any{}
+	if err := yaml.Unmarshal([]byte(config), &m); err != nil {
+		return "", fmt.Errorf("test config: %w", err)
+	}
+	imp, _ := m["import"].(map[string]any)
+	if _, set := imp["allowedAddresses"]; set {
+		return config, nil
+	}
+	if imp == nil {
+		imp = map[string]any{}
+	}
+	imp["allowedAddresses"] = []string{nodeIP}
+	m["import"] = imp
+	b, err := yaml.Marshal(m)
+	return string(b), err
 }
 
 func (s *Server) start() {

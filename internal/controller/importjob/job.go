@@ -69,6 +69,12 @@ type Env struct {
 	DVCRHost  string
 	Registry  Registry
 	RequestGC func()
+	// MaxImageSize bounds what an importer receives and unpacks
+	// (import.maxImageSize; 0: no bound).
+	MaxImageSize int64
+	// AllowedAddresses are the exceptions to the importers' address
+	// policy (import.allowedAddresses).
+	AllowedAddresses []string
 }
 
 // Phase of a job.
@@ -103,6 +109,17 @@ type Outcome struct {
 }
 
 const mountDir = "/etc/dvp-importer"
+
+// ScratchDir is where worker pods spool a disk: an emptyDir, which the
+// node keeps under the data directory and deletes with the pod, never the
+// host's /tmp.
+const ScratchDir = "/scratch"
+
+// ScratchVolume is the worker pods' scratch emptyDir.
+func ScratchVolume() (corev1.Volume, corev1.VolumeMount) {
+	return corev1.Volume{Name: "scratch", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}},
+		corev1.VolumeMount{Name: "scratch", MountPath: ScratchDir}
+}
 
 func secretName(job *Job) string { return job.Name + "-dvcr" }
 
@@ -241,6 +258,13 @@ func (e *Env) create(ctx context.Context, job *Job) error {
 		// DVCR's certificate is signed by the cluster CA, which every pod
 		// gets in its service-account volume.
 		{Name: "IMPORTER_DEST_CA_FILE", Value: "/var/run/secrets/kubernetes.io/serviceaccount/ca.crt"},
+		{Name: "IMPORTER_SCRATCH", Value: ScratchDir},
+	}
+	if e.MaxImageSize > 0 {
+		env = append(env, corev1.EnvVar{Name: "IMPORTER_MAX_BYTES", Value: strconv.FormatInt(e.MaxImageSize, 10)})
+	}
+	if len(e.AllowedAddresses) > 0 {
+		env = append(env, corev1.EnvVar{Name: "IMPORTER_ALLOWED_ADDRESSES", Value: strings.Join(e.AllowedAddresses, ",")})
 	}
 	if job.Checksums != "" {
 		env = append(env, corev1.EnvVar{Name: "IMPORTER_CHECKSUMS", Value: job.Checksums})
@@ -269,9 +293,10 @@ func (e *Env) create(ctx context.Context, job *Job) error {
 	if err := e.Client.Create(ctx, secret); err != nil && !apierrors.IsAlreadyExists(err) {
 		return fmt.Errorf("creating importer secret: %w", err)
 	}
-	mounts := []corev1.VolumeMount{{Name: "importer", MountPath: mountDir, ReadOnly: true}}
+	scratchVol, scratchMount := ScratchVolume()
+	mounts := []corev1.VolumeMount{{Name: "importer", MountPath: mountDir, ReadOnly: true}, scratchMount}
 	var devices []corev1.VolumeDevice
-	volumes := []corev1.Volume{{Name: "importer", VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{SecretName: secretName(job)}}}}
+	volumes := []corev1.Volume{{Name: "importer", VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{SecretName: secretName(job)}}}, scratchVol}
 	if c := job.Claim; c != nil {
 		volumes = append(volumes, corev1.Volume{Name: "disk", VolumeSource: corev1.VolumeSource{
 			PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: c.Name, ReadOnly: true}}})

@@ -132,18 +132,21 @@ func (r *Reconciler) createFillPod(ctx context.Context, vd *v1alpha2.VirtualDisk
 	if err := r.Client.Create(ctx, secret); err != nil && !apierrors.IsAlreadyExists(err) {
 		return err
 	}
+	scratchVol, scratchMount := importjob.ScratchVolume()
 	pod := importjob.WorkerPod(vd.Namespace, name, []string{"dvp-worker", "fill"},
 		[]corev1.EnvVar{
 			{Name: "FILL_SOURCE", Value: fmt.Sprintf("%s/%s:%s", r.Jobs.DVCRAddress, src.ref.Repository, src.ref.Tag)},
 			{Name: "FILL_AUTH_FILE", Value: "/etc/dvp-importer/config.json"},
 			{Name: "FILL_CA_FILE", Value: "/var/run/secrets/kubernetes.io/serviceaccount/ca.crt"},
 			{Name: "FILL_TARGET", Value: fillDevice},
+			{Name: "FILL_SCRATCH", Value: importjob.ScratchDir},
 		},
-		[]corev1.VolumeMount{{Name: "importer", MountPath: "/etc/dvp-importer", ReadOnly: true}},
+		[]corev1.VolumeMount{{Name: "importer", MountPath: "/etc/dvp-importer", ReadOnly: true}, scratchMount},
 		[]corev1.VolumeDevice{{Name: "disk", DevicePath: fillDevice}},
 		[]corev1.Volume{
 			{Name: "importer", VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{SecretName: secret.Name}}},
 			{Name: "disk", VolumeSource: corev1.VolumeSource{PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: pvc.Name}}},
+			scratchVol,
 		})
 	// The pod follows its volume: on a node-local class the volume's node
 	// was chosen by the disk's consumer (the machine's placement), whose
