@@ -23,6 +23,7 @@ import (
 	"github.com/virtlab/dvp/internal/config"
 	"github.com/virtlab/dvp/internal/controller/importjob"
 	"github.com/virtlab/dvp/internal/controlplane"
+	"github.com/virtlab/dvp/internal/logging"
 	"github.com/virtlab/dvp/internal/manager"
 	"github.com/virtlab/dvp/internal/pki"
 	"github.com/virtlab/dvp/internal/version"
@@ -60,13 +61,30 @@ func rootCommand() *cobra.Command {
 	klogFlags := flag.NewFlagSet("klog", flag.ContinueOnError)
 	klog.InitFlags(klogFlags)
 	root.PersistentFlags().AddGoFlag(klogFlags.Lookup("v"))
+	logOpts := logging.Options{Level: logging.LevelInfo, Format: logging.FormatText}
+	root.PersistentFlags().StringVar(&logOpts.Level, "log-level", logOpts.Level,
+		"error: errors only; info: what the platform does and every error; debug: also the embedded Kubernetes components' own lines")
+	root.PersistentFlags().StringVar(&logOpts.Format, "log-format", logOpts.Format, "text or json (one object per line)")
+	root.PersistentPreRunE = func(cmd *cobra.Command, _ []string) error {
+		logOpts.Verbosity, _ = strconv.Atoi(klogFlags.Lookup("v").Value.String())
+		l, err := logging.Setup(logOpts, os.Stderr)
+		if err != nil {
+			return err
+		}
+		logger = l
+		return nil
+	}
 	root.AddCommand(serverCommand(), controllerCommand(), kubeconfigCommand())
 	return root
 }
 
+// logger is what the commands' contexts carry, set up from the flags before
+// any command runs.
+var logger = klog.Background()
+
 func signalContext() (context.Context, context.CancelFunc) {
 	ctx, cancel := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
-	return klog.NewContext(ctx, klog.Background()), cancel
+	return klog.NewContext(ctx, logger), cancel
 }
 
 func serverCommand() *cobra.Command {
