@@ -109,21 +109,23 @@ subjects:
 	// The importer has its credentials from the node runtime, in its
 	// private run directory on the host, bound to its pod.
 	files, _ := filepath.Glob(filepath.Join(srv.DataDir, "nodes", "*", "pods", "*", "containers", "importer", "run", "dvcr-credentials.json"))
-	if len(files) != 1 {
-		t.Fatalf("importer credentials files on the node: %v", files)
-	}
-	b, err := os.ReadFile(files[0])
-	if err != nil {
-		t.Fatal(err)
-	}
-	var podCreds map[string]image.DVCRCredential
-	if err := json.Unmarshal(b, &podCreds); err != nil {
-		t.Fatal(err)
-	}
 	repo := registry.VIRepository("vms", "victim")
-	importer, ok := podCreds["push:"+repo]
-	if !ok || !strings.Contains(importer.Username, "@pod=") {
-		t.Fatalf("importer credentials %v: want pod-bound push on %s", podCreds, repo)
+	var importer image.DVCRCredential
+	if len(files) != 1 {
+		t.Errorf("importer credentials files on the node: %v, want one", files)
+	} else {
+		b, err := os.ReadFile(files[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		var podCreds map[string]image.DVCRCredential
+		if err := json.Unmarshal(b, &podCreds); err != nil {
+			t.Fatal(err)
+		}
+		importer = podCreds["push:"+repo]
+		if !strings.Contains(importer.Username, "@pod=") {
+			t.Errorf("importer credentials %v: want pod-bound push on %s", podCreds, repo)
+		}
 	}
 
 	releaseOnce()
@@ -136,8 +138,10 @@ subjects:
 	// The importer pod is gone with the import, and its credentials with it.
 	waitFor(t, srv, "", "-n", "vms", "get", "pod", "vi-importer-victim", "--ignore-not-found", "-o", "name")
 	evil := poisonedImage(t)
-	if err := remote.Write(dv.ref(t, repo, uid), evil, dv.opts(importer.Username, importer.Password)...); statusCode(err) != http.StatusUnauthorized {
-		t.Errorf("push with the credentials of a deleted importer pod: %v, want 401", err)
+	if importer.Username != "" {
+		if err := remote.Write(dv.ref(t, repo, uid), evil, dv.opts(importer.Username, importer.Password)...); statusCode(err) != http.StatusUnauthorized {
+			t.Errorf("push with the credentials of a deleted importer pod: %v, want 401", err)
+		}
 	}
 
 	// (2) Credentials leak anyway (the old importer Secret's kind): push
@@ -147,7 +151,11 @@ subjects:
 		t.Fatalf("pushing the poisoned image: %v", err)
 	}
 
-	srv.MustKubectlStdin(obj("VirtualDisk", "stolen", "persistentVolumeClaim: {storageClassName: linstor-thin-r2}\ndataSource:\n  type: ObjectRef\n  objectRef: {kind: VirtualImage, name: victim}"), "apply", "-f", "-")
+	// mallory makes a disk of the image.
+	if r := srv.Run(obj("VirtualDisk", "stolen", "persistentVolumeClaim: {storageClassName: linstor-thin-r2}\ndataSource:\n  type: ObjectRef\n  objectRef: {kind: VirtualImage, name: victim}"),
+		"kubectl", "--kubeconfig", mallory, "apply", "-f", "-"); r.Err != nil {
+		t.Fatalf("mallory creating a disk: %s", r)
+	}
 	var phase string
 	for deadline := time.Now().Add(2 * time.Minute); ; time.Sleep(200 * time.Millisecond) {
 		phase = srv.MustKubectl("-n", "vms", "get", "vd", "stolen", "-o", "jsonpath={.status.phase}")
