@@ -75,6 +75,12 @@ type VirtualImageStatusTarget struct {
 	// RegistryURL is the image's address in DVCR.
 	// +optional
 	RegistryURL string `json:"registryURL,omitempty"`
+	// Digest is the digest of the image's manifest in DVCR, recorded when
+	// the image became Ready. Everything that reads the image pulls it by
+	// this digest, never by tag, so what was pushed later under the tag
+	// is not read.
+	// +optional
+	Digest string `json:"digest,omitempty"`
 	// PersistentVolumeClaimName is the PVC holding the image.
 	// +optional
 	PersistentVolumeClaim string `json:"persistentVolumeClaimName,omitempty"`

@@ -33,6 +33,12 @@ func runFill(ctx context.Context, getenv func(string) string, stdout, stderr io.
 			return fail(termLog, stderr, err, reasonConfig)
 		}
 		src.DockerConfig = b
+	} else if getenv(image.DVCRCredentialsEnv) != "" {
+		// Credentials from the node runtime, bound to this pod.
+		var err error
+		if src.Username, src.Password, err = image.DVCRCredentials(getenv, ref, false); err != nil {
+			return fail(termLog, stderr, err, reasonConfig)
+		}
 	}
 	if p := resolvePath(root, getenv("FILL_CA_FILE")); p != "" {
 		b, err := os.ReadFile(p)

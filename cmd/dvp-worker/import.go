@@ -40,6 +40,9 @@ type importConfig struct {
 	allowed []image.AllowedAddress
 	nodeIP  string
 	root    string
+	// dvcrCredentials is the node runtime's credentials file
+	// (DVP_DVCR_CREDENTIALS), for a dvcr source.
+	dvcrCredentials string
 }
 
 // reasonConfig marks a misconfigured importer pod, a platform bug rather
@@ -99,6 +102,14 @@ func importConfigFromEnv(getenv func(string) string) (importConfig, error) {
 	}
 	c.dest.Username = getenv("IMPORTER_DEST_USERNAME")
 	c.dest.Password = getenv("IMPORTER_DEST_PASSWORD")
+	if c.dest.Username == "" && getenv(image.DVCRCredentialsEnv) != "" {
+		// The platform's importer: credentials from the node runtime,
+		// bound to this pod.
+		if c.dest.Username, c.dest.Password, err = image.DVCRCredentials(getenv, c.dest.String(), true); err != nil {
+			return c, fmt.Errorf("IMPORTER_DEST: %w", err)
+		}
+	}
+	c.dvcrCredentials = getenv(image.DVCRCredentialsEnv)
 	c.dest.CAFile = resolve(getenv("IMPORTER_DEST_CA_FILE"))
 	c.dest.Insecure = getenv("IMPORTER_DEST_INSECURE") == "true"
 	return c, nil
@@ -197,7 +208,12 @@ func doImport(ctx context.Context, cfg importConfig, scratch string, progress im
 			return image.Result{}, fmt.Errorf("IMPORTER_URL: %w", err)
 		}
 		from.CAFile, from.Insecure = cfg.caFile, cfg.insecure
-		if len(auth) > 0 {
+		if len(auth) == 0 && cfg.dvcrCredentials != "" {
+			getenv := func(string) string { return cfg.dvcrCredentials }
+			if from.Username, from.Password, err = image.DVCRCredentials(getenv, cfg.url, false); err != nil {
+				return image.Result{}, fmt.Errorf("IMPORTER_URL: %w", err)
+			}
+		} else if len(auth) > 0 {
 			host, _, _ := strings.Cut(from.Repository, "/")
 			if from.Username, from.Password, err = image.DockerConfigCredentials(auth, host); err != nil {
 				return image.Result{}, fmt.Errorf("IMPORTER_AUTH_FILE: %w", err)

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/virtlab/dvp/internal/image"
 	"github.com/virtlab/dvp/internal/launcher"
 )
 
@@ -22,13 +23,14 @@ import (
 func runLaunch(ctx context.Context, getenv func(string) string, stdout, stderr io.Writer) int {
 	root := getenv("DVP_ROOT")
 	env := launcher.RunEnv{
-		Root:           root,
-		RunDir:         getenv("DVP_RUN_DIR"),
-		TerminationLog: getenv("DVP_TERMINATION_LOG"),
-		Stdout:         stdout,
-		Stderr:         stderr,
-		QEMU:           getenv("DVP_QEMU"),
-		QEMUUser:       getenv("DVP_QEMU_USER"),
+		Root:            root,
+		RunDir:          getenv("DVP_RUN_DIR"),
+		TerminationLog:  getenv("DVP_TERMINATION_LOG"),
+		DVCRCredentials: getenv(image.DVCRCredentialsEnv),
+		Stdout:          stdout,
+		Stderr:          stderr,
+		QEMU:            getenv("DVP_QEMU"),
+		QEMUUser:        getenv("DVP_QEMU_USER"),
 	}
 	if env.TerminationLog == "" {
 		env.TerminationLog = resolvePath(root, "/dev/termination-log")

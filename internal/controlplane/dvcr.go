@@ -11,7 +11,10 @@ import (
 	"sync"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/tools/cache"
 	"k8s.io/klog/v2"
 
 	"github.com/virtlab/dvp/internal/pki"
@@ -59,12 +62,17 @@ func (s *Server) startDVCR(ctx context.Context, wg *sync.WaitGroup) (*DVCR, <-ch
 		return nil, nil, err
 	}
 	addr := net.JoinHostPort(s.nodeIP.String(), strconv.Itoa(s.cfg.DVCRPort))
+	pods, err := s.startPodIndex(ctx)
+	if err != nil {
+		return nil, nil, fmt.Errorf("DVCR: %w", err)
+	}
 	reg, err := registry.New(registry.Options{
-		RootDir:  filepath.Join(s.dataDir, "dvcr"),
-		Addr:     addr,
-		CertFile: filepath.Join(s.pkiDir(), pki.PlatformServing+".crt"),
-		KeyFile:  filepath.Join(s.pkiDir(), pki.PlatformServing+".key"),
-		Secret:   secret,
+		PodExists: pods.exists,
+		RootDir:   filepath.Join(s.dataDir, "dvcr"),
+		Addr:      addr,
+		CertFile:  filepath.Join(s.pkiDir(), pki.PlatformServing+".crt"),
+		KeyFile:   filepath.Join(s.pkiDir(), pki.PlatformServing+".key"),
+		Secret:    secret,
 	})
 	if err != nil {
 		return nil, nil, fmt.Errorf("DVCR: %w", err)
@@ -123,4 +131,56 @@ func (s *Server) startDVCR(ctx context.Context, wg *sync.WaitGroup) (*DVCR, <-ch
 		go func() { defer wg.Done(); runRepoPurger(ctx, dyn, d) }()
 	}
 	return d, errc, nil
+}
+
+// podIndex answers whether a pod exists, by UID, from an informer: DVCR
+// accepts credentials the node runtime bound to a pod only while it does.
+type podIndex struct {
+	indexer cache.Indexer
+}
+
+const podUIDIndex = "uid"
+
+// startPodIndex starts an informer on all pods, indexed by UID.
+func (s *Server) startPodIndex(ctx context.Context) (*podIndex, error) {
+	kube, err := s.clientsetFor("dvp:dvcr")
+	if err != nil {
+		return nil, err
+	}
+	f := informers.NewSharedInformerFactory(kube, 30*time.Minute)
+	inf := f.Core().V1().Pods().Informer()
+	if err := inf.AddIndexers(cache.Indexers{podUIDIndex: func(obj any) ([]string, error) {
+		pod, ok := obj.(*corev1.Pod)
+		if !ok {
+			return nil, nil
+		}
+		return []string{string(pod.UID)}, nil
+	}}); err != nil {
+		return nil, err
+	}
+	f.Start(ctx.Done())
+	f.WaitForCacheSync(ctx.Done())
+	return &podIndex{indexer: inf.GetIndexer()}, nil
+}
+
+// podIndexLag is how long exists waits for a pod it does not know yet: the
+// node runtime starts a pod's processes from its own watch, which may be a
+// moment ahead of this one.
+const podIndexLag = 2 * time.Second
+
+// exists reports whether a pod with uid exists and has not finished.
+func (p *podIndex) exists(uid string) bool {
+	deadline := time.Now().Add(podIndexLag)
+	for {
+		objs, _ := p.indexer.ByIndex(podUIDIndex, uid)
+		for _, o := range objs {
+			if pod, ok := o.(*corev1.Pod); ok {
+				return pod.Status.Phase != corev1.PodSucceeded && pod.Status.Phase != corev1.PodFailed
+			}
+		}
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }

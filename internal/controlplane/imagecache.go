@@ -64,20 +64,27 @@ func (s *imageSources) ResolveClone(ctx context.Context, namespace, kind, name s
 	if phase, _, _ := unstructured.NestedString(obj.Object, "status", "phase"); phase != "Ready" {
 		return imagecache.Source{}, fmt.Errorf("%w: phase %q", storage.ErrImageNotReady, phase)
 	}
-	return s.source(obj), nil
+	return s.source(obj)
 }
 
-// source is where obj, a Ready image, lives in DVCR.
-func (s *imageSources) source(obj *unstructured.Unstructured) imagecache.Source {
+// source is where obj, a Ready image, lives in DVCR: the manifest its
+// status recorded, never the tag, which whoever could push to the
+// repository might have moved since.
+func (s *imageSources) source(obj *unstructured.Unstructured) (imagecache.Source, error) {
 	repo := registry.CVIRepository(obj.GetName())
 	if obj.GetNamespace() != "" {
 		repo = registry.VIRepository(obj.GetNamespace(), obj.GetName())
 	}
+	digest, _, _ := unstructured.NestedString(obj.Object, "status", "target", "digest")
+	if digest == "" {
+		return imagecache.Source{}, fmt.Errorf("%w: the image has no recorded digest (status.target.digest; imported by an older version): recreate it", storage.ErrImageNotReady)
+	}
+	format, _, _ := unstructured.NestedString(obj.Object, "status", "format")
 	user, pass := registry.Credentials(s.dvcr.Secret, repo, false)
 	return imagecache.Source{
-		Ref:      fmt.Sprintf("%s/%s:%s", s.dvcr.Address, repo, obj.GetUID()),
-		Username: user, Password: pass, CABundle: s.ca,
-	}
+		Ref:      fmt.Sprintf("%s/%s@%s", s.dvcr.Address, repo, digest),
+		Username: user, Password: pass, CABundle: s.ca, Format: format,
+	}, nil
 }
 
 // cacheWarmer copies every Ready disk image into the node's image cache as
@@ -213,18 +220,23 @@ func (w *cacheWarmer) warmPending(ctx context.Context, log klog.Logger) {
 			return
 		}
 		start := time.Now()
-		e, unpin, err := w.cache.Ensure(ctx, w.sources.source(u))
+		src, err := w.sources.source(u)
+		if err == nil {
+			var e imagecache.Entry
+			var unpin func()
+			if e, unpin, err = w.cache.Ensure(ctx, src); err == nil {
+				unpin()
+				w.mu.Lock()
+				w.entries[string(u.GetUID())] = e.Name
+				w.mu.Unlock()
+				log.V(2).Info("image cached", "image", klog.KObj(u), "entry", e.Name, "took", time.Since(start))
+			}
+		}
 		if err != nil {
 			// The image may be gone or not readable yet; the next
 			// update of it, or the first clone, tries again.
 			log.Info("caching image failed", "image", klog.KObj(u), "err", err)
-			continue
 		}
-		unpin()
-		w.mu.Lock()
-		w.entries[string(u.GetUID())] = e.Name
-		w.mu.Unlock()
-		log.V(2).Info("image cached", "image", klog.KObj(u), "entry", e.Name, "took", time.Since(start))
 	}
 }
 

@@ -85,7 +85,7 @@ func (s *Server) startStorage(ctx context.Context, wg *sync.WaitGroup, dvcr *DVC
 // startNodes runs one node runtime per configured node and waits until each
 // Node reports Ready, so pods can be scheduled as soon as the kubeconfig
 // appears. The returned channel carries the first node runtime failure.
-func (s *Server) startNodes(ctx context.Context, wg *sync.WaitGroup, exe string) (<-chan error, error) {
+func (s *Server) startNodes(ctx context.Context, wg *sync.WaitGroup, exe string, dvcrSecret []byte) (<-chan error, error) {
 	errc := make(chan error, len(s.cfg.Nodes))
 	kube, err := s.clientsetFor("dvp:node-runtime")
 	if err != nil {
@@ -107,6 +107,7 @@ func (s *Server) startNodes(ctx context.Context, wg *sync.WaitGroup, exe string)
 			ClientCA:   p(pki.CACert),
 			ClientCN:   kubeletClientCN,
 			K8sVersion: kubeVersion(),
+			DVCRSecret: dvcrSecret,
 		}
 		wg.Add(1)
 		go func() {

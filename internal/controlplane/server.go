@@ -192,7 +192,7 @@ func (s *Server) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	nodeErr, err := s.startNodes(ctx, &wg, exe)
+	nodeErr, err := s.startNodes(ctx, &wg, exe, dvcr.Secret)
 	if err != nil {
 		return err
 	}

@@ -169,3 +169,32 @@ func (b *limitedBuffer) Write(p []byte) (int, error) {
 	}
 	return len(p), nil
 }
+
+// ProbedImage is what `qemu-img info` says about a file whose format it was
+// left to detect.
+type ProbedImage struct {
+	Format      string // qemu's driver name: raw, qcow2, ...
+	BackingFile string // "" when none
+	DataFile    string // qcow2 external data file, "" when none
+	VirtualSize int64
+}
+
+// Probe runs `qemu-img info --output=json` on file under the same limits as
+// an import, letting qemu-img detect the format: what QEMU itself would
+// make of the bytes. It never opens a backing or data file.
+func Probe(ctx context.Context, file string) (ProbedImage, error) {
+	qemuImg, err := exec.LookPath("qemu-img")
+	if err != nil {
+		return ProbedImage{}, errors.New("qemu-img is not installed (package qemu-utils)")
+	}
+	out, err := runLimited(ctx, infoTimeout, infoMemory, infoCPU, qemuImg, "info", "--output=json", file)
+	if err != nil {
+		return ProbedImage{}, fmt.Errorf("%w: qemu-img info: %w", ErrCorrupt, err)
+	}
+	var info qemuInfo
+	if err := json.Unmarshal(out, &info); err != nil {
+		return ProbedImage{}, fmt.Errorf("qemu-img info: %w", err)
+	}
+	return ProbedImage{Format: info.Format, BackingFile: info.BackingFilename,
+		DataFile: info.FormatSpecific.Data.DataFile, VirtualSize: info.VirtualSize}, nil
+}

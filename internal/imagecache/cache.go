@@ -22,9 +22,15 @@ const tmpPrefix = ".tmp-"
 
 // Source is an image in DVCR and the credentials to read it.
 type Source struct {
+	// Ref should name the image by digest (repository@sha256:...), the one
+	// its status recorded: a tag may have been moved since.
 	Ref                string
 	Username, Password string
 	CABundle           []byte
+	// Format is the format the image's status records (qcow2, raw, iso);
+	// the cached file must be one, as qemu-img sees it. Empty: not checked
+	// against the status, only against the image's label.
+	Format string
 }
 
 // Entry is a cached image.
@@ -47,6 +53,14 @@ type Cache struct {
 	mu      sync.Mutex
 	flights map[string]*flight
 	pins    map[string]int
+	// verified holds the entries checked (verify) since the process
+	// started; entries written by an older version are checked on first
+	// use.
+	verified map[string]bool
+
+	// collectScanned, when set (tests), runs in Collect after the volumes
+	// were scanned, with the lock held.
+	collectScanned func()
 }
 
 type flight struct {
@@ -64,7 +78,7 @@ func New(dataDir string) (*Cache, error) {
 	if err != nil {
 		return nil, fmt.Errorf("image cache: %w", err)
 	}
-	return &Cache{dir: filepath.Join(abs, DirName), flights: map[string]*flight{}, pins: map[string]int{}}, nil
+	return &Cache{dir: filepath.Join(abs, DirName), flights: map[string]*flight{}, pins: map[string]int{}, verified: map[string]bool{}}, nil
 }
 
 // Dir is the cache directory.
@@ -126,6 +140,9 @@ func (c *Cache) Ensure(ctx context.Context, src Source) (e Entry, unpin func(), 
 	if err != nil {
 		return Entry{}, nil, fmt.Errorf("reading image %s: %w", src.Ref, err)
 	}
+	if src.Format != "" && info.Format != src.Format {
+		return Entry{}, nil, fmt.Errorf("%w: image %s is labelled %s in DVCR, its status says %s", ErrRefused, src.Ref, info.Format, src.Format)
+	}
 	drv, ok := driver(info.Format)
 	if !ok {
 		return Entry{}, nil, fmt.Errorf("image %s: %s images cannot back a thin clone", src.Ref, info.Format)
@@ -164,7 +181,17 @@ func (c *Cache) fill(ctx context.Context, rs *image.RegistrySource, name, drv st
 	e := Entry{Name: name, Path: filepath.Join(c.dir, name), Format: drv, VirtualBytes: virtual}
 	c.mu.Lock()
 	if _, err := os.Stat(e.Path); err == nil {
+		done := c.verified[name]
 		c.mu.Unlock()
+		if !done {
+			// Written by an older version, which did not check.
+			if err := verify(ctx, e.Path, drv); err != nil {
+				return Entry{}, fmt.Errorf("%w: cached copy of %s: %w", ErrRefused, rs.Ref, err)
+			}
+			c.mu.Lock()
+			c.verified[name] = true
+			c.mu.Unlock()
+		}
 		return e, nil
 	}
 	f, running := c.flights[name]
@@ -176,6 +203,9 @@ func (c *Cache) fill(ctx context.Context, rs *image.RegistrySource, name, drv st
 			// must not abort the fill the others wait for.
 			f.entry, f.err = e, c.write(context.WithoutCancel(ctx), rs, e)
 			c.mu.Lock()
+			if f.err == nil {
+				c.verified[name] = true
+			}
 			delete(c.flights, name)
 			c.mu.Unlock()
 			close(f.done)
@@ -223,10 +253,41 @@ func (c *Cache) write(ctx context.Context, rs *image.RegistrySource, e Entry) er
 	if err != nil {
 		return fmt.Errorf("image cache: writing %s: %w", e.Name, err)
 	}
+	// The bytes come from DVCR, which anyone holding push credentials for
+	// the repository could have written: never publish a file that would
+	// make QEMU open another one.
+	if err := verify(ctx, tmp, e.Format); err != nil {
+		return fmt.Errorf("%w: image %s: %w", ErrRefused, rs.Ref, err)
+	}
 	if err := os.Rename(tmp, e.Path); err != nil {
 		return fmt.Errorf("image cache: %w", err)
 	}
 	return syncDir(c.dir)
+}
+
+// ErrRefused: the image's bytes are not a plain disk of its format. The
+// thin clone fails with this message.
+var ErrRefused = errors.New("image cache: refusing the image")
+
+// verify checks what qemu-img makes of file: the format it detects must be
+// drv (the driver the entry will be opened with), and the image must name
+// no backing file and no external data file. QEMU is always given the
+// format and `backing: null` for a cache entry, but a file that would be
+// read differently when probed is refused anyway.
+func verify(ctx context.Context, file, drv string) error {
+	info, err := image.Probe(ctx, file)
+	if err != nil {
+		return err
+	}
+	switch {
+	case info.Format != drv:
+		return fmt.Errorf("qemu-img detects a %s image, the image is %s", info.Format, drv)
+	case info.BackingFile != "":
+		return fmt.Errorf("the %s image names a backing file (%q)", info.Format, info.BackingFile)
+	case info.DataFile != "":
+		return fmt.Errorf("the %s image names an external data file (%q)", info.Format, info.DataFile)
+	}
+	return nil
 }
 
 // copySparse copies r to f, seeking over blocks of zeros so the file keeps
@@ -288,18 +349,27 @@ func (c *Cache) Entries() ([]string, error) {
 // Collect removes every entry that is not in keep, not pinned, not being
 // filled and not the backing file of an overlay under volumesDir. It returns
 // the names it removed.
+//
+// The volumes are scanned with the lock held, and a clone holds its pin
+// (taken under the same lock) until its overlay is in place, so the two
+// exclude each other: a clone pinned before the scan is skipped by its pin,
+// one finished before it is seen in the scan, and one starting after waits
+// and finds the entry gone, so it fills it again.
 func (c *Cache) Collect(keep map[string]bool, volumesDir string) ([]string, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	used, err := BackingReferences(volumesDir)
 	if err != nil {
 		return nil, err
+	}
+	if c.collectScanned != nil {
+		c.collectScanned()
 	}
 	names, err := c.Entries()
 	if err != nil {
 		return nil, err
 	}
 	var removed []string
-	c.mu.Lock()
-	defer c.mu.Unlock()
 	for _, n := range names {
 		if keep[n] || used[n] || c.pins[n] > 0 || c.flights[n] != nil {
 			continue
@@ -307,6 +377,7 @@ func (c *Cache) Collect(keep map[string]bool, volumesDir string) ([]string, erro
 		if err := os.Remove(filepath.Join(c.dir, n)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return removed, fmt.Errorf("image cache: %w", err)
 		}
+		delete(c.verified, n)
 		removed = append(removed, n)
 	}
 	return removed, nil

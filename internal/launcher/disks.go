@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"regexp"
 	"time"
 
 	"github.com/virtlab/dvp/internal/fsutil"
@@ -60,7 +61,7 @@ func diskSize(path string) (int64, error) {
 
 // pull fetches an image from DVCR into target, a sparse raw file of
 // p.Size bytes in the run directory.
-func pull(ctx context.Context, root, scratch string, name string, p *Pull, target string, logf func(string, ...any)) error {
+func pull(ctx context.Context, root, scratch, credentials string, name string, p *Pull, target string, logf func(string, ...any)) error {
 	if p.Ref == "" {
 		return fmt.Errorf("disk %q: pull has no image reference", name)
 	}
@@ -68,12 +69,18 @@ func pull(ctx context.Context, root, scratch string, name string, p *Pull, targe
 		return fmt.Errorf("disk %q: pull size %d: must be positive", name, p.Size)
 	}
 	src := &image.RegistrySource{Ref: p.Ref}
+	var err error
 	if p.AuthFile != "" {
 		b, err := os.ReadFile(fsutil.ResolveUnder(root, p.AuthFile))
 		if err != nil {
 			return fmt.Errorf("disk %q: registry credentials: %w", name, err)
 		}
 		src.DockerConfig = b
+	} else if credentials != "" {
+		getenv := func(string) string { return credentials }
+		if src.Username, src.Password, err = image.DVCRCredentials(getenv, p.Ref, false); err != nil {
+			return fmt.Errorf("disk %q: %w", name, err)
+		}
 	}
 	if p.CAFile != "" {
 		b, err := os.ReadFile(fsutil.ResolveUnder(root, p.CAFile))
@@ -171,4 +178,43 @@ func (d *watchedDisk) wanted() (int64, error) {
 func exists(p string) bool {
 	_, err := os.Stat(p)
 	return err == nil
+}
+
+// cacheEntryName is the file name of an image-cache entry:
+// <sha256 hex of the layer>.<raw|qcow2> (internal/imagecache).
+var cacheEntryName = regexp.MustCompile(`^[0-9a-f]{64}\.(raw|qcow2)$`)
+
+// diskBacking reads the backing file a qcow2 disk names and accepts only
+// what a thin clone has: an entry of the node's image cache, whose format
+// its name says. ok is false for a disk with no backing file. QEMU is then
+// given the chain explicitly (Host.Backing), never the name in the header.
+func diskBacking(path string) (b Backing, ok bool, err error) {
+	h, err := imagecache.ReadQcow2Header(path)
+	if err != nil {
+		return Backing{}, false, err
+	}
+	if h.Backing == "" {
+		return Backing{}, false, nil
+	}
+	p := h.Backing
+	if !filepath.IsAbs(p) {
+		p = filepath.Join(filepath.Dir(path), p)
+	}
+	real, err := filepath.EvalSymlinks(p)
+	if err != nil {
+		return Backing{}, false, fmt.Errorf("backing file %q: %w", h.Backing, err)
+	}
+	name := filepath.Base(real)
+	m := cacheEntryName.FindStringSubmatch(name)
+	if m == nil || filepath.Base(filepath.Dir(real)) != imagecache.DirName {
+		return Backing{}, false, fmt.Errorf("backing file %q is not an image-cache entry: refused", h.Backing)
+	}
+	fi, err := os.Stat(real)
+	if err != nil {
+		return Backing{}, false, fmt.Errorf("backing file %q: %w", h.Backing, err)
+	}
+	if !fi.Mode().IsRegular() {
+		return Backing{}, false, fmt.Errorf("backing file %q is not a regular file: refused", h.Backing)
+	}
+	return Backing{Path: real, Format: m[1]}, true, nil
 }

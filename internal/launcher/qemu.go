@@ -39,6 +39,13 @@ type Host struct {
 	// BlockDevices holds the disk paths that are block devices (driver
 	// host_device); every other path is a file.
 	BlockDevices map[string]bool
+	// Backing names the backing file of each qcow2 disk that has one (a
+	// thin clone's image-cache entry), by disk path. Every node of the
+	// chain is given to QEMU explicitly: the base is opened read-only with
+	// its known format and no backing of its own, and a qcow2 disk not
+	// listed here gets none, so QEMU never follows a file name written
+	// inside an image.
+	Backing map[string]Backing
 	// CloudInitISO is the NoCloud seed attached when Config.CloudInit is
 	// set (default: CloudInitISO in the run directory).
 	CloudInitISO string
@@ -47,12 +54,23 @@ type Host struct {
 	RunAs string
 }
 
+// Backing is the base image of a qcow2 disk.
+type Backing struct {
+	Path   string
+	Format string // raw or qcow2
+}
+
 // Device and node names. Disk i of Config.Disks is the protocol node
 // file<i>, the format node disk<i> (the name block_resize and
 // BLOCK_IO_ERROR use) and the guest device dev<i>.
-func fileNode(i int) string   { return "file" + strconv.Itoa(i) }
-func formatNode(i int) string { return "disk" + strconv.Itoa(i) }
-func deviceID(i int) string   { return "dev" + strconv.Itoa(i) }
+func fileNode(i int) string { return "file" + strconv.Itoa(i) }
+
+// baseFileNode and baseNode are the protocol and format nodes of disk i's
+// backing file (Host.Backing).
+func baseFileNode(i int) string { return "base" + strconv.Itoa(i) + "-file" }
+func baseNode(i int) string     { return "base" + strconv.Itoa(i) }
+func formatNode(i int) string   { return "disk" + strconv.Itoa(i) }
+func deviceID(i int) string     { return "dev" + strconv.Itoa(i) }
 
 const cloudInitNode = "cidata"
 
@@ -360,6 +378,23 @@ func (c *Config) diskArgs(a *argv, h Host, legacy bool) error {
 		}
 		fileOpts := "driver=" + proto + ",node-name=" + fileNode(i) + ",filename=" + esc(d.Path) + ",cache.direct=off,cache.no-flush=off,aio=threads"
 		fmtOpts := "driver=" + format + ",node-name=" + formatNode(i) + ",file=" + fileNode(i)
+		if format == FormatQcow2 {
+			b, ok := h.Backing[d.Path]
+			if !ok {
+				fmtOpts += ",backing=" // null: never the name in the header
+			} else {
+				if b.Format != FormatRaw && b.Format != FormatQcow2 {
+					return fmt.Errorf("disk %q: backing format %q: want %s or %s", d.Name, b.Format, FormatRaw, FormatQcow2)
+				}
+				baseOpts := "driver=" + b.Format + ",node-name=" + baseNode(i) + ",file=" + baseFileNode(i) + ",read-only=on"
+				if b.Format == FormatQcow2 {
+					baseOpts += ",backing="
+				}
+				a.add("-blockdev", "driver=file,node-name="+baseFileNode(i)+",filename="+esc(b.Path)+",read-only=on,cache.direct=off,cache.no-flush=off,aio=threads",
+					"-blockdev", baseOpts)
+				fmtOpts += ",backing=" + baseNode(i)
+			}
+		}
 		if ro {
 			fileOpts += ",read-only=on"
 			fmtOpts += ",read-only=on"

@@ -61,6 +61,21 @@ func argsCases() []struct {
 		Pull: &Pull{Ref: "dvcr.example/vi/ns/image:uid", Size: 1 << 30}})
 	cases = append(cases, tc{"efi-sata", c, efiHost(AccelTCG, "/usr/share/OVMF/OVMF_CODE_4M.fd")})
 
+	// Thin clones: every node of the chain is named, the bases read-only
+	// with their format and no backing of their own; a qcow2 disk with no
+	// known backing gets none, whatever its header says.
+	c = baseConfig()
+	c.Disks = []Disk{
+		{Name: "clone-raw", Kind: KindVirtualDisk, Path: "/data/volumes/pv-1/disk.qcow2", Format: FormatQcow2, BootOrder: 1},
+		{Name: "clone-qcow2", Kind: KindVirtualDisk, Path: "/data/volumes/pv-2/disk.qcow2", Format: FormatQcow2},
+		{Name: "plain-qcow2", Kind: KindVirtualDisk, Path: "/data/volumes/pv-3/disk.qcow2", Format: FormatQcow2},
+	}
+	thin := Host{Accel: AccelTCG, RunDir: "/run/dvp/vm1", Backing: map[string]Backing{
+		"/data/volumes/pv-1/disk.qcow2": {Path: "/data/image-cache/" + strings.Repeat("a", 64) + ".raw", Format: FormatRaw},
+		"/data/volumes/pv-2/disk.qcow2": {Path: "/data/image-cache/" + strings.Repeat("b", 64) + ".qcow2", Format: FormatQcow2},
+	}}
+	cases = append(cases, tc{"thin-clone", c, thin})
+
 	c = baseConfig()
 	c.Bootloader = BootEFISecureBoot
 	c.OSType = OSWindows

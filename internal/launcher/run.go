@@ -51,6 +51,10 @@ type RunEnv struct {
 	RunDir string
 	// TerminationLog, when set, receives Outcome.String() on exit.
 	TerminationLog string
+	// DVCRCredentials is the file the node runtime wrote the pod's DVCR
+	// credentials to (DVP_DVCR_CREDENTIALS): pulls without an AuthFile
+	// look their repository up there.
+	DVCRCredentials string
 	// Grace is the pod's termination grace period (DVP_GRACE_SECONDS,
 	// default 60 s). On a stop request the guest gets Grace minus 2 s to
 	// power off before QEMU is told to quit.
@@ -221,7 +225,7 @@ func (r *runner) qemuStdout() io.Writer {
 func (r *runner) prepare(ctx context.Context, cfg Config) error {
 	r.cfg = cfg
 	r.cfg.Disks = append([]Disk(nil), cfg.Disks...)
-	r.host = Host{RunDir: r.env.RunDir, BlockDevices: map[string]bool{}}
+	r.host = Host{RunDir: r.env.RunDir, BlockDevices: map[string]bool{}, Backing: map[string]Backing{}}
 	r.nodes = map[string]string{}
 
 	for i := range r.cfg.Disks {
@@ -229,7 +233,7 @@ func (r *runner) prepare(ctx context.Context, cfg Config) error {
 		r.nodes[formatNode(i)] = d.Name
 		if d.Pull != nil {
 			target := filepath.Join(r.env.RunDir, fmt.Sprintf("pull-%d.img", i))
-			if err := pull(ctx, r.env.Root, r.env.RunDir, d.Name, d.Pull, target, r.logf); err != nil {
+			if err := pull(ctx, r.env.Root, r.env.RunDir, r.env.DVCRCredentials, d.Name, d.Pull, target, r.logf); err != nil {
 				return err
 			}
 			d.Path, d.Format = target, FormatRaw
@@ -258,6 +262,15 @@ func (r *runner) prepare(ctx context.Context, cfg Config) error {
 		if d.Format == "" {
 			if d.Format, err = detectFormat(d.Path); err != nil {
 				return fmt.Errorf("disk %q: %w", d.Name, err)
+			}
+		}
+		if d.Format == FormatQcow2 && d.Pull == nil {
+			b, ok, err := diskBacking(d.Path)
+			if err != nil {
+				return fmt.Errorf("disk %q: %w", d.Name, err)
+			}
+			if ok {
+				r.host.Backing[d.Path] = b
 			}
 		}
 		// A raw VirtualDisk's volume may be expanded while the VM runs;

@@ -298,10 +298,28 @@ func TestArgsAcceptedByQEMU(t *testing.T) {
 			cfg, h := tc.cfg, tc.host
 			h.BlockDevices = nil
 			cfg.Disks = append([]Disk(nil), cfg.Disks...)
+			backing := h.Backing
+			h.Backing = map[string]Backing{}
 			for i := range cfg.Disks {
 				p := filepath.Join(dir, "disk"+strconv.Itoa(i))
+				if b, ok := backing[cfg.Disks[i].Path]; ok {
+					// A base with a backing name of its own, which
+					// QEMU must not follow (backing=).
+					base := filepath.Join(dir, "base"+strconv.Itoa(i))
+					args := []string{"create", "-q", "-f", b.Format, base, "16M"}
+					if b.Format == FormatQcow2 {
+						args = []string{"create", "-q", "-f", "qcow2", "-u", "-b", "/nonexistent", "-F", "raw", base, "16M"}
+					}
+					if out, err := exec.Command("qemu-img", args...).CombinedOutput(); err != nil {
+						t.Skipf("qemu-img: %v %s", err, out)
+					}
+					h.Backing[p] = Backing{Path: base, Format: b.Format}
+				}
 				if cfg.Disks[i].Format == FormatQcow2 {
-					if out, err := exec.Command("qemu-img", "create", "-q", "-f", "qcow2", p, "16M").CombinedOutput(); err != nil {
+					// The header names a file that does not exist: QEMU
+					// opens the disk only if it follows the chain the
+					// argv gives, never the header's.
+					if out, err := exec.Command("qemu-img", "create", "-q", "-f", "qcow2", "-u", "-b", "/nonexistent", "-F", "raw", p, "16M").CombinedOutput(); err != nil {
 						t.Skipf("qemu-img: %v %s", err, out)
 					}
 				} else if err := os.WriteFile(p, make([]byte, 1<<20), 0o600); err != nil {

@@ -50,6 +50,10 @@ type Options struct {
 	ClientCN          string
 	// K8sVersion is reported as the kubelet version.
 	K8sVersion string
+	// DVCRSecret signs the DVCR credentials the node gives platform pods
+	// that declare a scope (image.DVCRScopeEnv), bound to the pod's UID.
+	// Empty: such pods get none.
+	DVCRSecret []byte
 }
 
 // Run registers the node and runs its pods until ctx is done. The pods'
@@ -77,6 +81,7 @@ func Run(ctx context.Context, o Options) error {
 	if err != nil {
 		return fmt.Errorf("node %s: %w", o.Node.Name, err)
 	}
+	provider.dvcrSecret = o.DVCRSecret
 	tlsConfig, err := servingTLS(o)
 	if err != nil {
 		return fmt.Errorf("node %s: %w", o.Node.Name, err)

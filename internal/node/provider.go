@@ -27,6 +27,7 @@ import (
 	"k8s.io/klog/v2"
 	statsv1alpha1 "k8s.io/kubelet/pkg/apis/stats/v1alpha1"
 
+	"github.com/virtlab/dvp/internal/image"
 	"github.com/virtlab/dvp/internal/supervisor"
 )
 
@@ -39,6 +40,8 @@ type Provider struct {
 	env      []string // environment every container gets (API address, ...)
 	volumes  volumeSource
 	log      klog.Logger
+	// dvcrSecret signs pod-bound DVCR credentials (dvcr.go).
+	dvcrSecret []byte
 
 	mu     sync.Mutex
 	pods   map[string]*podEntry // by namespace/name
@@ -219,9 +222,18 @@ func (p *Provider) start(ctx context.Context, pod *corev1.Pod, dir string) error
 		if err := os.MkdirAll(filepath.Join(cdir, runDirName), 0o700); err != nil {
 			return fmt.Errorf("container %q: %w", c.Name, err)
 		}
+		env := p.containerEnv(c, root, cdir)
+		creds, err := p.writeDVCRCredentials(pod, c, filepath.Join(cdir, runDirName))
+		if err != nil {
+			return fmt.Errorf("container %q: %w", c.Name, err)
+		}
+		if creds != "" {
+			// Last, so it wins over anything the spec says.
+			env = append(env, image.DVCRCredentialsEnv+"="+creds)
+		}
 		spec := supervisor.Spec{
 			Argv:          p.argv(c),
-			Env:           p.containerEnv(c, root, cdir),
+			Env:           env,
 			Dir:           root,
 			RestartPolicy: supervisor.RestartPolicy(pod.Spec.RestartPolicy),
 		}

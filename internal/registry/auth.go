@@ -58,6 +58,20 @@ func CredentialsUntil(secret []byte, repo string, push bool, until time.Time) (u
 	return user, password(secret, user)
 }
 
+// podPrefix marks the suffix of a username bound to a pod:
+// "push@<repo>@pod=<uid>".
+const podPrefix = "pod="
+
+// PodCredentials are Credentials bound to one pod: they work only while a
+// pod with UID podUID exists (Options.PodExists), so a copy is worthless
+// once the pod is gone. Only the node runtime, which starts the pod's
+// processes, computes them; they never pass through the API.
+func PodCredentials(secret []byte, repo string, push bool, podUID string) (user, pass string) {
+	user, _ = Credentials(secret, repo, push)
+	user += "@" + podPrefix + podUID
+	return user, password(secret, user)
+}
+
 // AdminCredentials returns the credentials of the platform itself: every
 // action on every repository, including delete and the catalog.
 func AdminCredentials(secret []byte) (user, pass string) {
@@ -101,6 +115,9 @@ func (s scope) allows(a auth.Access) bool {
 type accessController struct {
 	secret []byte
 	now    func() time.Time // nil: time.Now
+	// podExists reports whether a pod with the UID exists; nil refuses
+	// every pod-bound credential.
+	podExists func(uid string) bool
 }
 
 var _ auth.AccessController = (*accessController)(nil)
@@ -127,8 +144,14 @@ func (ac *accessController) verify(user, pass string) (scope, error) {
 		return scope{}, auth.ErrInvalidCredential
 	}
 	// Repository names never hold '@': one after the repository is the
-	// expiry CredentialsUntil signed.
-	if repo, exp, ok := strings.Cut(s.repo, "@"); ok {
+	// pod PodCredentials bound them to, or the expiry CredentialsUntil
+	// signed.
+	if repo, uid, ok := strings.Cut(s.repo, "@"+podPrefix); ok {
+		if uid == "" || ac.podExists == nil || !ac.podExists(uid) {
+			return scope{}, fmt.Errorf("%w: the pod these credentials were issued to (uid %q) does not exist", auth.ErrAuthenticationFailure, uid)
+		}
+		s.repo = repo
+	} else if repo, exp, ok := strings.Cut(s.repo, "@"); ok {
 		until, err := strconv.ParseInt(exp, 10, 64)
 		if err != nil {
 			return scope{}, auth.ErrInvalidCredential

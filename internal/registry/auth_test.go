@@ -104,6 +104,64 @@ func TestCredentialsAreStable(t *testing.T) {
 	}
 }
 
+func TestPodCredentials(t *testing.T) {
+	secret := []byte("0123456789abcdef0123456789abcdef")
+	live := map[string]bool{"uid-1": true}
+	ac := &accessController{secret: secret, podExists: func(uid string) bool { return live[uid] }}
+	user, pass := PodCredentials(secret, "vi/vms/ubuntu", true, "uid-1")
+	if user != "push@vi/vms/ubuntu@pod=uid-1" {
+		t.Errorf("user %q", user)
+	}
+	authorize := func(user, pass string, a ...auth.Access) error {
+		req, _ := http.NewRequest(http.MethodGet, "https://dvcr/v2/", nil)
+		req.SetBasicAuth(user, pass)
+		_, err := ac.Authorized(req, a...)
+		return err
+	}
+	push := access("repository", "vi/vms/ubuntu", "push")
+	pull := access("repository", "vi/vms/ubuntu", "pull")
+	if err := authorize(user, pass, pull, push); err != nil {
+		t.Fatalf("credentials of a live pod: %v", err)
+	}
+	// Scope: exactly one repository, no delete.
+	if err := authorize(user, pass, access("repository", "vi/vms/other", "pull")); err == nil {
+		t.Error("pod credentials pulled another repository")
+	}
+	if err := authorize(user, pass, access("repository", "vi/vms/ubuntu", "delete")); err == nil {
+		t.Error("pod credentials may delete")
+	}
+	pu, pp := PodCredentials(secret, "cvi/x", false, "uid-1")
+	if err := authorize(pu, pp, access("repository", "cvi/x", "pull")); err != nil {
+		t.Errorf("pull credentials of a live pod: %v", err)
+	}
+	if err := authorize(pu, pp, access("repository", "cvi/x", "push")); err == nil {
+		t.Error("pull credentials pushed")
+	}
+	// Rebinding to another pod breaks the signature.
+	if err := authorize(strings.Replace(user, "uid-1", "uid-2", 1), pass, pull); err == nil {
+		t.Error("a username naming another pod was accepted with the old password")
+	}
+	live["uid-2"] = true
+	if err := authorize(strings.Replace(user, "uid-1", "uid-2", 1), pass, pull); err == nil {
+		t.Error("a username naming another live pod was accepted with the old password")
+	}
+	// The pod is gone: so are its credentials.
+	delete(live, "uid-1")
+	err := authorize(user, pass, pull)
+	if err == nil || !strings.Contains(err.Error(), "does not exist") {
+		t.Errorf("credentials of a deleted pod: %v", err)
+	}
+	var ch auth.Challenge
+	if !errors.As(err, &ch) {
+		t.Errorf("refusal %v is not a challenge", err)
+	}
+	// Without a way to check pods, no pod credential works.
+	ac.podExists = nil
+	live["uid-1"] = true
+	if err := authorize(user, pass, pull); err == nil {
+		t.Error("pod credentials accepted without PodExists")
+	}
+}
 func TestCredentialsUntil(t *testing.T) {
 	secret := []byte("0123456789abcdef0123456789abcdef")
 	now := time.Unix(1_800_000_000, 0)

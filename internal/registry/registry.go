@@ -39,6 +39,12 @@ type Options struct {
 	CertFile, KeyFile string // TLS serving certificate (the server's CA signs it; SAN = node IP)
 	Secret            []byte // HMAC key for scoped credentials; the caller persists it (>= MinSecretLen bytes)
 
+	// PodExists reports whether a pod with the UID exists now; credentials
+	// made by PodCredentials work only while it does. Nil refuses them all.
+	// It is called on every request made with such credentials, so it
+	// should read a cache (an informer's indexer).
+	PodExists func(uid string) bool
+
 	// Logger receives distribution's own logs, all at V(2) and above (see
 	// log.go). The zero value discards them.
 	Logger logr.Logger
@@ -100,7 +106,7 @@ func New(o Options) (*Registry, error) {
 		gate:   newGate(),
 		ready:  make(chan struct{}),
 	}
-	ac := &accessController{secret: o.Secret}
+	ac := &accessController{secret: o.Secret, podExists: o.PodExists}
 
 	app, err := newApp(r.logCtx(context.Background()), r.config(ac))
 	if err != nil {

@@ -10,6 +10,7 @@ import (
 	storagev1 "k8s.io/api/storage/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
 	"sigs.k8s.io/sig-storage-lib-external-provisioner/v13/controller"
 
 	"github.com/virtlab/dvp/internal/imagecache"
@@ -25,6 +26,8 @@ type Provisioner struct {
 	clones CloneResolver
 	// deleted is told after a volume was removed (may be nil).
 	deleted func()
+	// kube records on a claim why its image was refused (may be nil).
+	kube kubernetes.Interface
 }
 
 var (
@@ -101,9 +104,14 @@ func (p *Provisioner) provision(ctx context.Context, opts controller.ProvisionOp
 	if block {
 		path, err = p.store.createBlock(opts.PVName, size)
 	} else if clone != nil {
-		path, err = p.store.createDirectoryWith(opts.PVName, func(dir string) error {
-			return p.populateClone(ctx, claim, clone, dir, size)
+		var unpin func()
+		path, err = p.store.createDirectoryWith(opts.PVName, func(dir string) (err error) {
+			unpin, err = p.populateClone(ctx, claim, clone, dir, size)
+			return err
 		})
+		if unpin != nil {
+			unpin() // the overlay is published: collections see it now
+		}
 	} else {
 		path, err = p.store.createDirectory(opts.PVName)
 	}

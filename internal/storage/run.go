@@ -45,7 +45,7 @@ func Run(ctx context.Context, o Options) error {
 	if err != nil {
 		return fmt.Errorf("storage provisioner: %w", err)
 	}
-	p.cache, p.clones, p.deleted = o.Cache, o.Clones, o.VolumeDeleted
+	p.cache, p.clones, p.deleted, p.kube = o.Cache, o.Clones, o.VolumeDeleted, o.Kube
 	// Nothing is being created yet, so leftovers of a crash can go.
 	if err := p.store.init(); err != nil {
 		return fmt.Errorf("storage provisioner: %w", err)

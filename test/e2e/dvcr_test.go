@@ -29,7 +29,6 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 	"golang.org/x/sys/unix"
 
-	"github.com/virtlab/dvp/internal/controller/importjob"
 	"github.com/virtlab/dvp/internal/registry"
 	"github.com/virtlab/dvp/test/harness"
 )
@@ -149,7 +148,7 @@ func (d *dvcrClient) opts(user, pass string) []remote.Option {
 // importerCredentials are what the controllers give an importer of repo:
 // pull and push on that repository alone.
 func (d *dvcrClient) importerCredentials(repo string) (string, string) {
-	return registry.CredentialsUntil(d.secret, repo, true, time.Now().Add(importjob.ImporterCredentialsTTL))
+	return registry.CredentialsUntil(d.secret, repo, true, time.Now().Add(24*time.Hour))
 }
 
 func (d *dvcrClient) admin() []remote.Option {

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
-	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -16,6 +15,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
 	"github.com/virtlab/dvp/api/v1alpha2"
+	"github.com/virtlab/dvp/internal/image"
 	"github.com/virtlab/dvp/internal/platform"
 	"github.com/virtlab/dvp/internal/registry"
 	"github.com/virtlab/dvp/internal/version"
@@ -238,23 +238,18 @@ func (e *Env) Delete(ctx context.Context, job *Job) error {
 	return nil
 }
 
-// ImporterCredentialsTTL is how long an importer pod's push credentials
-// work: longer than any import should take, short enough that a copy of
-// the Secret taken during one is soon useless.
-const ImporterCredentialsTTL = 24 * time.Hour
-
 func (e *Env) create(ctx context.Context, job *Job) error {
-	// The Secret lives in the image's (or, for an image made from a disk,
-	// the disk's) namespace, readable by whoever may read Secrets there:
-	// its push right must not outlive the job by much.
-	user, pass := registry.CredentialsUntil(e.DVCRSecret, job.Repository, true, time.Now().Add(ImporterCredentialsTTL))
-	data := map[string][]byte{"username": []byte(user), "password": []byte(pass)}
+	// No DVCR credentials go into the API: the pod names the accesses it
+	// needs and the node runtime that starts it gives it credentials bound
+	// to its UID (see docs/design/dvcr.md). Only the platform may create
+	// pods of its image, and a container's environment is immutable, so a
+	// namespace editor can neither read the credentials nor widen them.
+	scopes := []image.DVCRScope{{Repository: job.Repository, Push: true}}
+	data := map[string][]byte{}
 	env := []corev1.EnvVar{
 		{Name: "IMPORTER_SOURCE", Value: string(job.Kind)},
 		{Name: "IMPORTER_URL", Value: job.URL},
 		{Name: "IMPORTER_DEST", Value: fmt.Sprintf("%s/%s:%s", e.DVCRAddress, job.Repository, job.Tag)},
-		{Name: "IMPORTER_DEST_USERNAME", ValueFrom: secretRef(secretName(job), "username")},
-		{Name: "IMPORTER_DEST_PASSWORD", ValueFrom: secretRef(secretName(job), "password")},
 		// DVCR's certificate is signed by the cluster CA, which every pod
 		// gets in its service-account volume.
 		{Name: "IMPORTER_DEST_CA_FILE", Value: "/var/run/secrets/kubernetes.io/serviceaccount/ca.crt"},
@@ -273,16 +268,16 @@ func (e *Env) create(ctx context.Context, job *Job) error {
 		data["ca.crt"] = job.CABundle
 		env = append(env, corev1.EnvVar{Name: "IMPORTER_CA_FILE", Value: mountDir + "/ca.crt"})
 	}
-	dockerConfig := job.DockerConfig
 	if job.Kind == SourceDVCR {
-		u, p := registry.Credentials(e.DVCRSecret, job.SourceRepository, false)
-		dockerConfig = dockerConfigJSON(e.DVCRAddress, u, p)
+		scopes = append(scopes, image.DVCRScope{Repository: job.SourceRepository})
 		env = append(env, corev1.EnvVar{Name: "IMPORTER_CA_FILE", Value: "/var/run/secrets/kubernetes.io/serviceaccount/ca.crt"})
 	}
-	if len(dockerConfig) > 0 {
-		data["config.json"] = dockerConfig
+	if len(job.DockerConfig) > 0 {
+		// The user's own pull secret for a registry source.
+		data["config.json"] = job.DockerConfig
 		env = append(env, corev1.EnvVar{Name: "IMPORTER_AUTH_FILE", Value: mountDir + "/config.json"})
 	}
+	env = append(env, corev1.EnvVar{Name: image.DVCRScopeEnv, Value: image.FormatDVCRScopes(scopes...)})
 	secret := &corev1.Secret{
 		ObjectMeta: metav1.ObjectMeta{Namespace: job.Namespace, Name: secretName(job), Labels: labels()},
 		Data:       data,
@@ -359,10 +354,6 @@ func labels() map[string]string {
 	return map[string]string{"app.kubernetes.io/managed-by": "dvp", "app.kubernetes.io/component": "importer"}
 }
 
-func secretRef(name, key string) *corev1.EnvVarSource {
-	return &corev1.EnvVarSource{SecretKeyRef: &corev1.SecretKeySelector{LocalObjectReference: corev1.LocalObjectReference{Name: name}, Key: key}}
-}
-
 // DockerConfigJSON renders credentials for one registry host.
 func DockerConfigJSON(host, user, pass string) []byte { return dockerConfigJSON(host, user, pass) }
 
@@ -429,7 +420,23 @@ func DockerConfig(ctx context.Context, c client.Client, ns, name string) ([]byte
 }
 
 // ImageRef names an image stored in DVCR.
-type ImageRef struct{ Repository, Tag string }
+type ImageRef struct {
+	Repository, Tag string
+	// Digest is the manifest the image's status recorded; readers pull it
+	// rather than the tag, which anyone with push on the repository could
+	// have moved.
+	Digest string
+}
+
+// Pinned is the reference readers pull: addr/repository@digest.
+func (r ImageRef) Pinned(addr string) string {
+	return fmt.Sprintf("%s/%s@%s", addr, r.Repository, r.Digest)
+}
+
+// noDigest is why an image without a recorded digest cannot be read.
+func noDigest(what string) string {
+	return fmt.Sprintf("%s has no recorded digest (status.target.digest; it was imported by an older version): recreate the image", what)
+}
 
 // ResolveImageRef finds a Ready VirtualImage (in ns) or ClusterVirtualImage
 // to copy from. ok is false with a message while it is not Ready.
@@ -443,7 +450,10 @@ func ResolveImageRef(ctx context.Context, c client.Client, kind, ns, name string
 		if vi.Status.Phase != v1alpha2.VirtualImagePhaseReady {
 			return ImageRef{}, false, fmt.Sprintf("waiting for VirtualImage %s/%s to be Ready (now %q)", ns, name, vi.Status.Phase)
 		}
-		return ImageRef{registry.VIRepository(ns, name), string(vi.UID)}, true, ""
+		if vi.Status.Target.Digest == "" {
+			return ImageRef{}, false, noDigest(fmt.Sprintf("VirtualImage %s/%s", ns, name))
+		}
+		return ImageRef{registry.VIRepository(ns, name), string(vi.UID), vi.Status.Target.Digest}, true, ""
 	case string(v1alpha2.ObjectRefKindClusterVirtualImage):
 		cvi := &v1alpha2.ClusterVirtualImage{}
 		if err := c.Get(ctx, client.ObjectKey{Name: name}, cvi); err != nil {
@@ -452,7 +462,10 @@ func ResolveImageRef(ctx context.Context, c client.Client, kind, ns, name string
 		if cvi.Status.Phase != v1alpha2.ClusterVirtualImagePhaseReady {
 			return ImageRef{}, false, fmt.Sprintf("waiting for ClusterVirtualImage %s to be Ready (now %q)", name, cvi.Status.Phase)
 		}
-		return ImageRef{registry.CVIRepository(name), string(cvi.UID)}, true, ""
+		if cvi.Status.Target.Digest == "" {
+			return ImageRef{}, false, noDigest(fmt.Sprintf("ClusterVirtualImage %s", name))
+		}
+		return ImageRef{registry.CVIRepository(name), string(cvi.UID), cvi.Status.Target.Digest}, true, ""
 	}
 	return ImageRef{}, false, fmt.Sprintf("an image from a %s is not supported by this platform yet", kind)
 }

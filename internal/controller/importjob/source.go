@@ -62,7 +62,7 @@ func DescribeSource(ctx context.Context, c client.Client, job *Job, st ImageStat
 			return false, nil
 		}
 		job.Kind, job.SourceRepository = SourceDVCR, ref.Repository
-		job.URL = fmt.Sprintf("%s/%s:%s", job.dvcrAddress, ref.Repository, ref.Tag)
+		job.URL = ref.Pinned(job.dvcrAddress)
 	default:
 		st.SetDatasource(false, "DatasourceNotReady", fmt.Sprintf("data source type %s is not supported by this platform yet", src.Type))
 		return false, nil

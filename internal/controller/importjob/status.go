@@ -21,8 +21,10 @@ type ImageStatus struct {
 	Format        *string
 	CDROM         *bool
 	RegistryURL   *string
-	Conditions    *[]metav1.Condition
-	Generation    int64
+	// Digest is status.target.digest: the manifest every reader pulls.
+	Digest     *string
+	Conditions *[]metav1.Condition
+	Generation int64
 }
 
 // Condition types and reasons shared by both kinds (same strings upstream).
@@ -82,6 +84,9 @@ func (s ImageStatus) Apply(out Outcome, registryURL string) (failure string) {
 			Unpacked: HumanBytes(r.UnpackedBytes), UnpackedBytes: strconv.FormatInt(r.UnpackedBytes, 10),
 		}
 		*s.Format, *s.CDROM, *s.RegistryURL = r.Format, r.CDROM, registryURL
+		if s.Digest != nil {
+			*s.Digest = r.Digest
+		}
 		s.SetDatasource(true, "DatasourceReady", "")
 		s.SetReady(true, "Ready", "")
 	case Failed:

@@ -382,6 +382,10 @@ func (r *Reconciler) observeClaim(ctx context.Context, vd *v1alpha2.VirtualDisk,
 		return ctrl.Result{}, nil
 	case corev1.ClaimBound:
 	default:
+		if msg := pvc.Annotations[storage.RefusedAnnotation]; msg != "" {
+			r.failed(vd, msg)
+			return ctrl.Result{}, nil
+		}
 		if class.VolumeBindingMode != nil && *class.VolumeBindingMode == storagev1.VolumeBindingWaitForFirstConsumer {
 			vd.Status.Phase = v1alpha2.VirtualDiskPhaseWaitForFirstConsumer
 			vd.Status.Progress = "0%"

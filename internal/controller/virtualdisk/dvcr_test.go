@@ -227,6 +227,24 @@ func TestStagedDiskLifecycle(t *testing.T) {
 	if pod.Annotations[sourceHashAnnotation] == "" {
 		t.Error("the importer pod does not record its source")
 	}
+	// No DVCR credentials in the API: the pod names its scope and the node
+	// runtime gives it credentials bound to it.
+	if env["DVP_DVCR_SCOPE"] != "push:vd/vms/root" {
+		t.Errorf("importer DVCR scope %q", env["DVP_DVCR_SCOPE"])
+	}
+	for _, v := range pod.Spec.Containers[0].Env {
+		if strings.Contains(v.Name, "USERNAME") || strings.Contains(v.Name, "PASSWORD") || v.ValueFrom != nil {
+			t.Errorf("importer env %s carries credentials", v.Name)
+		}
+	}
+	sec := &corev1.Secret{}
+	if e.get(sec, "vd-dvcr-importer-root-dvcr") {
+		for k := range sec.Data {
+			if k == "username" || k == "password" {
+				t.Errorf("importer Secret holds %s", k)
+			}
+		}
+	}
 	if e.get(&corev1.PersistentVolumeClaim{}, ClaimName(vd)) {
 		t.Fatal("a claim before the size is known")
 	}

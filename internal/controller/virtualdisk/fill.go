@@ -8,13 +8,12 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
 	"github.com/virtlab/dvp/api/v1alpha2"
 	"github.com/virtlab/dvp/internal/controller/importjob"
-	"github.com/virtlab/dvp/internal/registry"
+	"github.com/virtlab/dvp/internal/image"
 )
 
 // FilledAnnotation on a disk's claim records the image UID written onto it,
@@ -121,30 +120,26 @@ func (r *Reconciler) fill(ctx context.Context, vd *v1alpha2.VirtualDisk, pvc *co
 }
 
 func (r *Reconciler) createFillPod(ctx context.Context, vd *v1alpha2.VirtualDisk, pvc *corev1.PersistentVolumeClaim, src source, name string) error {
-	user, pass := registry.Credentials(r.Jobs.DVCRSecret, src.ref.Repository, false)
-	secret := &corev1.Secret{
-		ObjectMeta: metav1.ObjectMeta{Namespace: vd.Namespace, Name: name + "-dvcr", Labels: importjob.Labels()},
-		Data:       map[string][]byte{"config.json": importjob.DockerConfigJSON(r.Jobs.DVCRAddress, user, pass)},
-	}
-	if err := controllerutil.SetControllerReference(vd, secret, r.Client.Scheme()); err != nil {
-		return err
-	}
-	if err := r.Client.Create(ctx, secret); err != nil && !apierrors.IsAlreadyExists(err) {
-		return err
+	// No credentials in the API: the node runtime gives the pod pull
+	// credentials for the repository, bound to the pod (DVP_DVCR_SCOPE).
+	ref := src.ref.Pinned(r.Jobs.DVCRAddress)
+	if src.ref.Digest == "" {
+		// A disk's own staging repository (stage 1 of an HTTP, registry or
+		// upload source), which only that disk's importer pod could push.
+		ref = fmt.Sprintf("%s/%s:%s", r.Jobs.DVCRAddress, src.ref.Repository, src.ref.Tag)
 	}
 	scratchVol, scratchMount := importjob.ScratchVolume()
 	pod := importjob.WorkerPod(vd.Namespace, name, []string{"dvp-worker", "fill"},
 		[]corev1.EnvVar{
-			{Name: "FILL_SOURCE", Value: fmt.Sprintf("%s/%s:%s", r.Jobs.DVCRAddress, src.ref.Repository, src.ref.Tag)},
-			{Name: "FILL_AUTH_FILE", Value: "/etc/dvp-importer/config.json"},
+			{Name: "FILL_SOURCE", Value: ref},
 			{Name: "FILL_CA_FILE", Value: "/var/run/secrets/kubernetes.io/serviceaccount/ca.crt"},
 			{Name: "FILL_TARGET", Value: fillDevice},
 			{Name: "FILL_SCRATCH", Value: importjob.ScratchDir},
+			{Name: image.DVCRScopeEnv, Value: image.DVCRScope{Repository: src.ref.Repository}.String()},
 		},
-		[]corev1.VolumeMount{{Name: "importer", MountPath: "/etc/dvp-importer", ReadOnly: true}, scratchMount},
+		[]corev1.VolumeMount{scratchMount},
 		[]corev1.VolumeDevice{{Name: "disk", DevicePath: fillDevice}},
 		[]corev1.Volume{
-			{Name: "importer", VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{SecretName: secret.Name}}},
 			{Name: "disk", VolumeSource: corev1.VolumeSource{PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: pvc.Name}}},
 			scratchVol,
 		})

@@ -51,7 +51,7 @@ func (i image) Status() importjob.ImageStatus {
 	s := &i.vi.Status
 	return importjob.ImageStatus{
 		Phase: (*string)(&s.Phase), Progress: &s.Progress, DownloadSpeed: &s.DownloadSpeed, Size: &s.Size,
-		Format: &s.Format, CDROM: &s.CDROM, RegistryURL: &s.Target.RegistryURL, Conditions: &s.Conditions,
+		Format: &s.Format, CDROM: &s.CDROM, RegistryURL: &s.Target.RegistryURL, Digest: &s.Target.Digest, Conditions: &s.Conditions,
 		Generation: i.vi.Generation,
 	}
 }

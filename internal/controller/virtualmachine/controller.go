@@ -269,18 +269,7 @@ func (r *Reconciler) normalizeIntent(ctx context.Context, vm *v1alpha2.VirtualMa
 }
 
 func (r *Reconciler) start(ctx context.Context, vm *v1alpha2.VirtualMachine, p *plan) (*corev1.Pod, error) {
-	secretName := "virt-launcher-" + vm.Name + "-dvcr"
-	if len(p.pullAuth) > 0 {
-		s := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: vm.Namespace, Name: secretName}}
-		_, err := controllerutil.CreateOrUpdate(ctx, r.Client, s, func() error {
-			s.Data = p.pullAuth
-			return controllerutil.SetControllerReference(vm, s, r.Client.Scheme())
-		})
-		if err != nil {
-			return nil, fmt.Errorf("DVCR credentials for the launcher: %w", err)
-		}
-	}
-	pod, err := launcherPod(vm, p, secretName)
+	pod, err := launcherPod(vm, p)
 	if err != nil {
 		return nil, err
 	}

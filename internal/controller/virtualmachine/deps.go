@@ -15,9 +15,9 @@ import (
 
 	"github.com/virtlab/dvp/api/v1alpha2"
 	"github.com/virtlab/dvp/internal/controller/importjob"
+	"github.com/virtlab/dvp/internal/image"
 	"github.com/virtlab/dvp/internal/imagecache"
 	"github.com/virtlab/dvp/internal/launcher"
-	"github.com/virtlab/dvp/internal/registry"
 	"github.com/virtlab/dvp/internal/sizing"
 )
 
@@ -37,12 +37,14 @@ type plan struct {
 	provisioningReady   bool
 	provisioningMessage string
 
-	config   launcher.Config
-	volumes  []corev1.Volume
-	devices  []corev1.VolumeDevice
-	mounts   []corev1.VolumeMount
-	pullAuth map[string][]byte // DVCR credentials per image device
-	status   []v1alpha2.BlockDeviceStatusRef
+	config  launcher.Config
+	volumes []corev1.Volume
+	devices []corev1.VolumeDevice
+	mounts  []corev1.VolumeMount
+	// pullScopes are the DVCR repositories the launcher pulls images
+	// from; the node runtime gives it credentials bound to the pod.
+	pullScopes []image.DVCRScope
+	status     []v1alpha2.BlockDeviceStatusRef
 
 	cores, fraction int
 	sockets         int
@@ -57,13 +59,12 @@ func (p *plan) ready() bool { return p.classReady && p.devicesReady && p.provisi
 const (
 	devicePathPrefix = "/dev/disks/"
 	diskDirPrefix    = "/var/lib/dvp/disks/"
-	pullAuthDir      = "/etc/dvp-dvcr"
 	userDataDir      = "/etc/dvp-cloudinit"
 	serviceCA        = "/var/run/secrets/kubernetes.io/serviceaccount/ca.crt"
 )
 
 func (r *Reconciler) plan(ctx context.Context, vm *v1alpha2.VirtualMachine) (*plan, error) {
-	p := &plan{pullAuth: map[string][]byte{}}
+	p := &plan{}
 	if err := r.resolveClass(ctx, vm, p); err != nil {
 		return nil, err
 	}
@@ -181,7 +182,9 @@ func (r *Reconciler) resolveDevices(ctx context.Context, vm *v1alpha2.VirtualMac
 				disk.Path, disk.Format = dir+"/"+imagecache.OverlayName, launcher.FormatQcow2
 				p.mounts = append(p.mounts, corev1.VolumeMount{Name: vol, MountPath: dir})
 			} else {
-				disk.Path = devicePathPrefix + vol
+				// Raw, never probed: the bytes are the guest's, and a
+				// guest-written qcow2 header must not become a chain.
+				disk.Path, disk.Format = devicePathPrefix+vol, launcher.FormatRaw
 				p.devices = append(p.devices, corev1.VolumeDevice{Name: vol, DevicePath: disk.Path})
 			}
 		case v1alpha2.BlockDeviceKindVirtualImage, v1alpha2.BlockDeviceKindClusterVirtualImage:
@@ -201,12 +204,12 @@ func (r *Reconciler) resolveDevices(ctx context.Context, vm *v1alpha2.VirtualMac
 				continue
 			}
 			st.Size = importjob.HumanBytes(size)
-			key := fmt.Sprintf("%s-%s.json", kindKey(ref.Kind), ref.Name)
-			user, pass := registry.Credentials(r.DVCR.DVCRSecret, ref2.Repository, false)
-			p.pullAuth[key] = importjob.DockerConfigJSON(r.DVCR.DVCRAddress, user, pass)
+			p.pullScopes = append(p.pullScopes, image.DVCRScope{Repository: ref2.Repository})
 			disk.Pull = &launcher.Pull{
-				Ref:      fmt.Sprintf("%s/%s:%s", r.DVCR.DVCRAddress, ref2.Repository, ref2.Tag),
-				AuthFile: pullAuthDir + "/" + key, CAFile: serviceCA, Size: size,
+				// By the digest the image's status recorded, never by
+				// tag: the tag may have been moved since.
+				Ref:    ref2.Pinned(r.DVCR.DVCRAddress),
+				CAFile: serviceCA, Size: size,
 			}
 			disk.CDROM, disk.ReadOnly = cdrom, true
 		}
@@ -214,17 +217,7 @@ func (r *Reconciler) resolveDevices(ctx context.Context, vm *v1alpha2.VirtualMac
 		p.status = append(p.status, st)
 		p.config.Disks = append(p.config.Disks, disk)
 	}
-	if len(p.pullAuth) > 0 {
-		p.mounts = append(p.mounts, corev1.VolumeMount{Name: "dvcr-auth", MountPath: pullAuthDir, ReadOnly: true})
-	}
 	return nil
-}
-
-func kindKey(k v1alpha2.BlockDeviceKind) string {
-	if k == v1alpha2.BlockDeviceKindClusterVirtualImage {
-		return "cvi"
-	}
-	return "vi"
 }
 
 // imageFacts returns the unpacked size and the CD-ROM flag of an image.

@@ -31,7 +31,7 @@ func (r *Reconciler) ensurePlacement(ctx context.Context, vm *v1alpha2.VirtualMa
 	if err == nil || !apierrors.IsNotFound(err) {
 		return err
 	}
-	pod, err := launcherPod(vm, p, "")
+	pod, err := launcherPod(vm, p)
 	if err != nil {
 		return err
 	}

@@ -11,6 +11,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/virtlab/dvp/api/v1alpha2"
+	"github.com/virtlab/dvp/internal/image"
 	"github.com/virtlab/dvp/internal/launcher"
 	"github.com/virtlab/dvp/internal/platform"
 	"github.com/virtlab/dvp/internal/version"
@@ -55,7 +56,7 @@ func macFor(vm *v1alpha2.VirtualMachine) string {
 }
 
 // launcherPod builds the pod of one start of the machine.
-func launcherPod(vm *v1alpha2.VirtualMachine, p *plan, secretName string) (*corev1.Pod, error) {
+func launcherPod(vm *v1alpha2.VirtualMachine, p *plan) (*corev1.Pod, error) {
 	cfg, err := json.Marshal(launcherConfig(vm, p))
 	if err != nil {
 		return nil, err
@@ -79,9 +80,6 @@ func launcherPod(vm *v1alpha2.VirtualMachine, p *plan, secretName string) (*core
 	labels["app.kubernetes.io/component"] = "virt-launcher"
 
 	volumes := append([]corev1.Volume(nil), p.volumes...)
-	if len(p.pullAuth) > 0 {
-		volumes = append(volumes, corev1.Volume{Name: "dvcr-auth", VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{SecretName: secretName}}})
-	}
 	pod := &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{
 			Namespace: vm.Namespace, GenerateName: PodPrefix(vm.Name), Labels: labels,
@@ -119,6 +117,10 @@ func launcherPod(vm *v1alpha2.VirtualMachine, p *plan, secretName string) (*core
 			}},
 			Volumes: volumes,
 		},
+	}
+	if len(p.pullScopes) > 0 {
+		c := &pod.Spec.Containers[0]
+		c.Env = append(c.Env, corev1.EnvVar{Name: image.DVCRScopeEnv, Value: image.FormatDVCRScopes(p.pullScopes...)})
 	}
 	return pod, nil
 }
