@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/pflag"
 	utilerrors "k8s.io/apimachinery/pkg/util/errors"
+	"k8s.io/klog/v2"
 	"k8s.io/kubernetes/cmd/kube-apiserver/app"
 	"k8s.io/kubernetes/cmd/kube-apiserver/app/options"
 
@@ -63,6 +64,10 @@ func (s *Server) apiserverArgs() []string {
 // through the same options -> complete -> validate -> Run path as the upstream
 // command, minus the command's own signal handler (the server owns signals).
 func runAPIServer(ctx context.Context, args []string) error {
+	// The apiserver logs through its context too: give it klog's global
+	// logger, which internal/logging filters for embedded components,
+	// rather than the platform's own.
+	ctx = klog.NewContext(ctx, klog.Background())
 	s := options.NewServerRunOptions()
 	fs := pflag.NewFlagSet("kube-apiserver", pflag.ContinueOnError)
 	for _, f := range s.Flags().FlagSets {

@@ -62,11 +62,11 @@ func Setup(o Options, out io.Writer) (logr.Logger, error) {
 	default:
 		base = textlogger.NewLogger(textlogger.NewConfig(textlogger.Verbosity(v), textlogger.Output(out)))
 	}
-	components := logr.New(&filter{sink: base.GetSink(), info: o.Level == LevelDebug, benign: o.Level != LevelDebug})
+	components := logr.New(&filter{sink: skipFrame(base.GetSink()), info: o.Level == LevelDebug, benign: o.Level != LevelDebug})
 	klog.SetLogger(components)
-	own := base
+	own := QuietStartup(base)
 	if o.Level == LevelError {
-		own = logr.New(&filter{sink: base.GetSink()})
+		own = logr.New(&filter{sink: skipFrame(base.GetSink())})
 	}
 	return own, nil
 }
@@ -92,7 +92,10 @@ var (
 	_ logr.CallDepthLogSink = (*filter)(nil)
 )
 
-func (f *filter) Init(ri logr.RuntimeInfo) { f.sink.Init(ri) }
+func (f *filter) Init(ri logr.RuntimeInfo) {
+	ri.CallDepth++
+	f.sink.Init(ri)
+}
 
 func (f *filter) Enabled(level int) bool { return f.info && f.sink.Enabled(level) }
 
@@ -135,4 +138,58 @@ func (f *filter) WithCallDepth(depth int) logr.LogSink {
 		return &filter{sink: cd.WithCallDepth(depth), info: f.info, benign: f.benign}
 	}
 	return f
+}
+
+// routineStartup are controller-runtime's informational lines about its own
+// machinery starting, one per controller, watch and webhook path: dozens on
+// every start, and nothing an operator acts on.
+var routineStartup = []string{
+	"Starting EventSource", "Starting Controller", "Starting workers", "Registering webhook",
+	"Starting webhook server", "Serving webhook server", "Updated current TLS certificate",
+	"Starting certificate poll+watcher", "Starting provisioner controller", "Started provisioner controller",
+}
+
+// QuietStartup returns l without routineStartup's lines, which come back
+// with -v 1.
+func QuietStartup(l logr.Logger) logr.Logger {
+	if l.V(1).Enabled() {
+		return l
+	}
+	return logr.New(&quiet{LogSink: skipFrame(l.GetSink())})
+}
+
+// skipFrame copies a sink for a wrapper of its own, so that the wrapper's
+// Init (which sets the call depth, one more for the wrapper's frame, so the
+// log names the file that logged, not this package) changes no other
+// logger sharing the sink.
+func skipFrame(s logr.LogSink) logr.LogSink {
+	if cd, ok := s.(logr.CallDepthLogSink); ok {
+		return cd.WithCallDepth(0)
+	}
+	return s
+}
+
+type quiet struct{ logr.LogSink }
+
+func (q *quiet) Init(ri logr.RuntimeInfo) {
+	ri.CallDepth++
+	q.LogSink.Init(ri)
+}
+
+func (q *quiet) Info(level int, msg string, kv ...any) {
+	for _, m := range routineStartup {
+		if msg == m {
+			return
+		}
+	}
+	q.LogSink.Info(level, msg, kv...)
+}
+
+func (q *quiet) WithValues(kv ...any) logr.LogSink { return &quiet{q.LogSink.WithValues(kv...)} }
+func (q *quiet) WithName(name string) logr.LogSink { return &quiet{q.LogSink.WithName(name)} }
+func (q *quiet) WithCallDepth(depth int) logr.LogSink {
+	if cd, ok := q.LogSink.(logr.CallDepthLogSink); ok {
+		return &quiet{cd.WithCallDepth(depth)}
+	}
+	return q
 }

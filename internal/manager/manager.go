@@ -131,6 +131,8 @@ func Run(ctx context.Context, o Options, ready chan<- struct{}) error {
 		}
 		mgr.GetWebhookServer().Register("/apis/"+subresources.Group+"/", h)
 		mgr.GetWebhookServer().Register("/apis/"+subresources.Group, h)
+		mgr.GetWebhookServer().Register("/openapi/v2", h)
+		mgr.GetWebhookServer().Register("/openapi/v3", h)
 	}
 	if o.Images != nil {
 		var uploads *importjob.Uploads

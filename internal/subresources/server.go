@@ -105,6 +105,15 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case "/healthz", "/livez", "/readyz":
 		_, _ = w.Write([]byte("ok"))
 		return
+	case "/openapi/v2":
+		// The apiserver merges every aggregated API's OpenAPI document
+		// and logs an error each minute for one it cannot fetch. Streams
+		// have no schema to describe: an empty document says so.
+		writeJSON(w, map[string]any{"swagger": "2.0", "info": map[string]string{"title": Group, "version": Version}, "paths": map[string]any{}})
+		return
+	case "/openapi/v3":
+		writeJSON(w, map[string]any{"paths": map[string]any{}})
+		return
 	}
 	u, err := s.authenticate(r)
 	if err != nil {

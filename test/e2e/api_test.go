@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -25,6 +26,30 @@ func TestAPI(t *testing.T) {
 	t.Run("NoAnonymousAccess", func(t *testing.T) { testNoAnonymousAccess(t, srv) })
 	t.Run("EtcdNeedsItsClientCertificate", func(t *testing.T) { testEtcdNeedsItsClientCertificate(t, srv) })
 	t.Run("D8ConsoleParses", func(t *testing.T) { testD8Console(t, srv) })
+	t.Run("QuietLog", func(t *testing.T) { testQuietLog(t, srv) })
+}
+
+// testQuietLog reads the log of a healthy server that served all of the
+// above, refusals included: a short start and no error lines, so that an
+// error line always means something is wrong.
+func testQuietLog(t *testing.T, srv *harness.Server) {
+	b, err := os.ReadFile(srv.LogPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := string(b)
+	start, _, ok := strings.Cut(log, "Platform ready")
+	if !ok {
+		t.Fatalf("no \"Platform ready\" in the log:\n%s", log)
+	}
+	if n := strings.Count(start, "\n"); n > 20 {
+		t.Errorf("%d lines before \"Platform ready\", want a handful:\n%s", n, start)
+	}
+	for _, line := range strings.Split(log, "\n") {
+		if strings.HasPrefix(line, "E") {
+			t.Errorf("error line in a healthy server's log: %s", line)
+		}
+	}
 }
 
 func testSeedManifestsApply(t *testing.T, srv *harness.Server) {

@@ -12,6 +12,8 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+
+	ctrlreconcile "github.com/virtlab/dvp/internal/controller/reconcile"
 )
 
 // Finalizer keeps an image until its DVCR repository is deleted.
@@ -137,7 +139,7 @@ func ReconcileImage(ctx context.Context, c client.Client, jobs *Env, rec record.
 func Setup(mgr ctrl.Manager, name string, obj client.Object, r interface {
 	Reconcile(context.Context, ctrl.Request) (ctrl.Result, error)
 }) error {
-	return ctrl.NewControllerManagedBy(mgr).Named(name).For(obj).Owns(&corev1.Pod{}).Owns(&corev1.Secret{}).Complete(reconcilerFunc(r.Reconcile))
+	return ctrl.NewControllerManagedBy(mgr).Named(name).For(obj).Owns(&corev1.Pod{}).Owns(&corev1.Secret{}).Complete(ctrlreconcile.QuietConflicts(reconcilerFunc(r.Reconcile)))
 }
 
 type reconcilerFunc func(context.Context, ctrl.Request) (ctrl.Result, error)

@@ -21,6 +21,7 @@ import (
 
 	"github.com/virtlab/dvp/api/v1alpha2"
 	"github.com/virtlab/dvp/internal/controller/importjob"
+	ctrlreconcile "github.com/virtlab/dvp/internal/controller/reconcile"
 	"github.com/virtlab/dvp/internal/imagecache"
 	"github.com/virtlab/dvp/internal/storage"
 )
@@ -57,7 +58,7 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 			}
 			return out
 		})).
-		Complete(r)
+		Complete(ctrlreconcile.QuietConflicts(r))
 }
 
 // ClaimName is the PersistentVolumeClaim of a disk, as the printer column

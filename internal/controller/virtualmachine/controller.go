@@ -24,6 +24,7 @@ import (
 
 	"github.com/virtlab/dvp/api/v1alpha2"
 	"github.com/virtlab/dvp/internal/controller/importjob"
+	ctrlreconcile "github.com/virtlab/dvp/internal/controller/reconcile"
 	"github.com/virtlab/dvp/internal/launcher"
 	"github.com/virtlab/dvp/internal/sizing"
 )
@@ -71,7 +72,7 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 				return p != nil && p.UserDataRef != nil && p.UserDataRef.Name == o.GetName()
 			})
 		})).
-		Complete(r)
+		Complete(ctrlreconcile.QuietConflicts(r))
 }
 
 func (r *Reconciler) machinesUsing(ctx context.Context, ns string, match func(*v1alpha2.VirtualMachine) bool) []reconcile.Request {

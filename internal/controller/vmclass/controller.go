@@ -19,6 +19,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	"github.com/virtlab/dvp/api/v1alpha2"
+	ctrlreconcile "github.com/virtlab/dvp/internal/controller/reconcile"
 )
 
 // Finalizer keeps a class while machines use it.
@@ -53,7 +54,7 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 			}
 			return []reconcile.Request{{NamespacedName: client.ObjectKey{Name: vm.Spec.VirtualMachineClassName}}}
 		})).
-		Complete(r)
+		Complete(ctrlreconcile.QuietConflicts(r))
 }
 
 func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.Result, retErr error) {

@@ -19,6 +19,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	"github.com/virtlab/dvp/api/v1alpha2"
+	ctrlreconcile "github.com/virtlab/dvp/internal/controller/reconcile"
 	"github.com/virtlab/dvp/internal/controller/virtualmachine"
 )
 
@@ -51,7 +52,7 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 			}
 			return out
 		})).
-		Complete(r)
+		Complete(ctrlreconcile.QuietConflicts(r))
 }
 
 func final(op *v1alpha2.VirtualMachineOperation) bool {

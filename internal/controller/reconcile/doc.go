@@ -1,0 +1,2 @@
+// Package reconcile holds what every reconciler of the platform shares.
+package reconcile
