@@ -418,16 +418,18 @@ func TestVMSplitControllers(t *testing.T) {
 	login(t, c, "split")
 
 	// One console at a time: a second client is told who holds it, and
-	// --force takes it over (the first session ends).
+	// --force takes it over (the first session ends, saying by whom, with
+	// a non-zero exit).
 	r := d8(srv, srv.Kubeconfig, "v", "console", "-n", "vms", "split", "--timeout", "5s")
 	if r.Err == nil || !strings.Contains(r.Stdout+r.Stderr, "in use by") || !strings.Contains(r.Stdout+r.Stderr, "--force") {
 		t.Errorf("a second console: %s", r)
 	}
 	c2 := console(t, srv, srv.Kubeconfig, "-n", "vms", "split", "--force")
 	c2.Expect(t, "Successfully connected to split console", time.Minute)
-	if err := c.wait(t, 30*time.Second); err != nil {
-		t.Errorf("the first console after a takeover: %v", err)
+	if err := c.wait(t, 30*time.Second); err == nil {
+		t.Errorf("the first console exited 0 after a takeover\n%s", c.Tail(500))
 	}
+	c.Expect(t, "the console was taken over by ", 10*time.Second)
 	if out, code := c2.Run(t, "id -un", time.Minute); code != 0 || !strings.Contains(out, "cloud") {
 		t.Errorf("the taken-over session: %q (exit %d)", out, code)
 	}
