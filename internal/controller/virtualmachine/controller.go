@@ -368,7 +368,7 @@ func setCondition(vm *v1alpha2.VirtualMachine, t v1alpha2.VirtualMachineConditio
 func (r *Reconciler) observe(ctx context.Context, vm *v1alpha2.VirtualMachine, p *plan, active *corev1.Pod, run bool) {
 	st := &vm.Status
 	st.BlockDeviceRefs = p.status
-	st.Resources = resourcesStatus(vm, p)
+	st.Resources = resourcesStatus(vm, p, active)
 	st.Node = ""
 	st.VirtualMachinePods = nil
 	phase := v1alpha2.VirtualMachinePhaseStopped
@@ -488,16 +488,58 @@ func startDuration(ts []v1alpha2.VirtualMachinePhaseTransition) *metav1.Duration
 	return nil
 }
 
-func resourcesStatus(vm *v1alpha2.VirtualMachine, p *plan) *v1alpha2.ResourcesStatus {
-	requested := resource.NewMilliQuantity(int64(p.cores)*int64(p.fraction)*10, resource.DecimalSI)
-	overhead := resource.NewQuantity(memoryOverhead(p.cores), resource.BinarySI)
+// resourcesStatus is what the machine runs with: its launcher's resources
+// while it has one (a change awaiting a restart shows in
+// restartAwaitingChanges, not here, as upstream's columns read status),
+// else what the next start gives it.
+func resourcesStatus(vm *v1alpha2.VirtualMachine, p *plan, active *corev1.Pod) *v1alpha2.ResourcesStatus {
+	if rs := runningResources(active); rs != nil {
+		return rs
+	}
+	return newResourcesStatus(p.cores, p.fraction, p.sockets, vm.Spec.Memory.Size)
+}
+
+func newResourcesStatus(cores, fraction, sockets int, memory resource.Quantity) *v1alpha2.ResourcesStatus {
+	requested := resource.NewMilliQuantity(int64(cores)*int64(fraction)*10, resource.DecimalSI)
+	overhead := resource.NewQuantity(memoryOverhead(cores), resource.BinarySI)
 	return &v1alpha2.ResourcesStatus{
 		CPU: &v1alpha2.CPUStatus{
-			Cores: p.cores, CoreFraction: fmt.Sprintf("%d%%", p.fraction), RequestedCores: requested,
-			Topology: &v1alpha2.Topology{Sockets: p.sockets, CoresPerSocket: p.cores / p.sockets},
+			Cores: cores, CoreFraction: fmt.Sprintf("%d%%", fraction), RequestedCores: requested,
+			Topology: &v1alpha2.Topology{Sockets: sockets, CoresPerSocket: cores / sockets},
 		},
-		Memory: &v1alpha2.MemoryStatus{Size: vm.Spec.Memory.Size, RuntimeOverhead: overhead},
+		Memory: &v1alpha2.MemoryStatus{Size: memory, RuntimeOverhead: overhead},
 	}
+}
+
+// runningResources reads a launcher pod's resources back: memory from the
+// spec it was built from, cores and fraction from its CPU limit and
+// request (the fraction the class policy gave it). Nil when the pod does
+// not say.
+func runningResources(pod *corev1.Pod) *v1alpha2.ResourcesStatus {
+	if pod == nil {
+		return nil
+	}
+	applied, ok := pod.Annotations[AppliedSpecAnnotation]
+	if !ok {
+		return nil
+	}
+	var spec v1alpha2.VirtualMachineSpec
+	if json.Unmarshal([]byte(applied), &spec) != nil {
+		return nil
+	}
+	for _, c := range pod.Spec.Containers {
+		if c.Name != ContainerName {
+			continue
+		}
+		limit, request := c.Resources.Limits.Cpu(), c.Resources.Requests.Cpu()
+		cores := int(limit.Value())
+		if cores <= 0 || request.IsZero() {
+			return nil
+		}
+		fraction := int(request.MilliValue() / int64(cores) / 10)
+		return newResourcesStatus(cores, fraction, int(sizing.Sockets(int32(cores))), spec.Memory.Size)
+	}
+	return nil
 }
 
 // restartFields are the spec fields whose change needs a new launcher
