@@ -325,7 +325,7 @@ func (r *Reconciler) finalize(ctx context.Context, vm *v1alpha2.VirtualMachine, 
 }
 
 func (r *Reconciler) setDependencyConditions(vm *v1alpha2.VirtualMachine, p *plan) {
-	setCondition(vm, v1alpha2.VirtualMachineConditionClassReady, p.classReady, p.classReason, p.classMessage)
+	r.setWaitCondition(vm, v1alpha2.VirtualMachineConditionClassReady, p.classReady, p.classReason, p.classMessage)
 	// A class edited under a running machine: the machine keeps running,
 	// and says it no longer fits (its edits are refused until it does).
 	switch {
@@ -341,16 +341,36 @@ func (r *Reconciler) setDependencyConditions(vm *v1alpha2.VirtualMachine, p *pla
 			meta.RemoveStatusCondition(&vm.Status.Conditions, string(v1alpha2.VirtualMachineConditionSizingPolicyMatched))
 		}
 	}
-	setCondition(vm, v1alpha2.VirtualMachineConditionBlockDevicesReady, p.devicesReady, p.devicesReason, p.devicesMessage)
+	r.setWaitCondition(vm, v1alpha2.VirtualMachineConditionBlockDevicesReady, p.devicesReady, p.devicesReason, p.devicesMessage)
 	if vm.Spec.Provisioning != nil {
 		reason := "ProvisioningReady"
 		if !p.provisioningReady {
 			reason = "ProvisioningNotReady"
 		}
-		setCondition(vm, v1alpha2.VirtualMachineConditionProvisioningReady, p.provisioningReady, reason, p.provisioningMessage)
+		r.setWaitCondition(vm, v1alpha2.VirtualMachineConditionProvisioningReady, p.provisioningReady, reason, p.provisioningMessage)
 	} else {
 		meta.RemoveStatusCondition(&vm.Status.Conditions, string(v1alpha2.VirtualMachineConditionProvisioningReady))
 	}
+}
+
+// setWaitCondition sets a condition on something the machine depends on
+// and, when it starts waiting or waits for something else, says so in a
+// Warning event (once per change, not on every reconcile).
+func (r *Reconciler) setWaitCondition(vm *v1alpha2.VirtualMachine, t v1alpha2.VirtualMachineConditionType, ok bool, reason, msg string) {
+	if waitChanged(meta.FindStatusCondition(vm.Status.Conditions, string(t)), ok, reason, msg) {
+		r.Recorder.Eventf(vm, corev1.EventTypeWarning, reason, "Waiting: %s", msg)
+	}
+	setCondition(vm, t, ok, reason, msg)
+}
+
+// waitChanged reports whether a dependency condition going from old to
+// (ok, reason, msg) is news worth an event: it is not ready, and it was
+// ready, unset, or not ready for another reason.
+func waitChanged(old *metav1.Condition, ok bool, reason, msg string) bool {
+	if ok || msg == "" {
+		return false
+	}
+	return old == nil || old.Status != metav1.ConditionFalse || old.Reason != reason || old.Message != msg
 }
 
 func setCondition(vm *v1alpha2.VirtualMachine, t v1alpha2.VirtualMachineConditionType, ok bool, reason, msg string) {

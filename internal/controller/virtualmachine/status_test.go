@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/virtlab/dvp/api/v1alpha2"
 )
@@ -46,6 +47,35 @@ func TestResourcesStatusIsWhatRuns(t *testing.T) {
 		}
 		if got := tc.rs.Memory.Size.String(); got != tc.memory {
 			t.Errorf("%s: memory %s, want %s", tc.name, got, tc.memory)
+		}
+	}
+}
+
+// TestWaitChanged: a Warning event when a machine starts waiting for a
+// class, disk or secret, or waits for something else; none while it
+// waits for the same thing or is ready.
+func TestWaitChanged(t *testing.T) {
+	waiting := func(reason, msg string) *metav1.Condition {
+		return &metav1.Condition{Status: metav1.ConditionFalse, Reason: reason, Message: msg}
+	}
+	ready := &metav1.Condition{Status: metav1.ConditionTrue, Reason: "BlockDevicesReady"}
+	const missing = `VirtualDisk "root" not found`
+	for _, tc := range []struct {
+		name string
+		old  *metav1.Condition
+		ok   bool
+		msg  string
+		want bool
+	}{
+		{"first reconcile, missing disk", nil, false, missing, true},
+		{"still missing", waiting("BlockDevicesNotReady", missing), false, missing, false},
+		{"another disk now", waiting("BlockDevicesNotReady", missing), false, `VirtualDisk "data" not found`, true},
+		{"was ready", ready, false, missing, true},
+		{"ready now", waiting("BlockDevicesNotReady", missing), true, "", false},
+		{"ready from the start", nil, true, "", false},
+	} {
+		if got := waitChanged(tc.old, tc.ok, "BlockDevicesNotReady", tc.msg); got != tc.want {
+			t.Errorf("%s: %v, want %v", tc.name, got, tc.want)
 		}
 	}
 }
