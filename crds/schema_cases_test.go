@@ -77,6 +77,9 @@ spec:
       name: ubuntu-2204-root
 `
 
+// vdBlank is a blank VirtualDisk up to its size's value.
+const vdBlank = "apiVersion: virtualization.deckhouse.io/v1alpha2\nkind: VirtualDisk\nmetadata: {name: x, namespace: vms}\nspec:\n  persistentVolumeClaim:\n    size: "
+
 // vmBase is a minimal VM; tests append spec fields to it.
 const vmBase = `apiVersion: virtualization.deckhouse.io/v1alpha2
 kind: VirtualMachine
@@ -284,6 +287,12 @@ spec:
 	"vm cores 0":                      {doc: vmBase + "  cpu: {cores: 0}\n", want: "spec.cpu.cores"},
 	"vm memory integer rejected":      {doc: vmBase + "  memory: {size: 1073741824}\n", want: "spec.memory.size"},
 	"vm memory bad":                   {doc: vmBase + "  memory: {size: lots}\n", want: "spec.memory.size"},
+	"vm memory banana in words":       {doc: vmBase + "  memory: {size: banana}\n", want: "spec.memory.size: Invalid value: \"banana\": must be a quantity such as 1Gi"},
+	"vm memory 1.5Gi":                 {doc: vmBase + "  memory: {size: 1.5Gi}\n"},
+	"vd size banana in words":         {doc: vdBlank + "banana\n", want: "spec.persistentVolumeClaim.size: Invalid value: \"banana\": must be a quantity such as 10Gi"},
+	"vd size 10Gi":                    {doc: vdBlank + "10Gi\n"},
+	"vd size integer":                 {doc: vdBlank + "1073741824\n"},
+	"vd size boolean":                 {doc: vdBlank + "true\n", want: "spec.persistentVolumeClaim.size"},
 	"vm both spellings differ":        {doc: vmBase + "  disruptions: {approvalMode: Automatic, restartApprovalMode: Manual}\n", want: "two spellings of one setting"},
 	"vm both spellings same":          {doc: vmBase + "  disruptions: {approvalMode: Automatic, restartApprovalMode: Automatic}\n"},
 	"vm restartApprovalMode only":     {doc: vmBase + "  disruptions: {restartApprovalMode: Automatic}\n"},

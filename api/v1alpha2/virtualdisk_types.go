@@ -54,7 +54,10 @@ type VirtualDiskPersistentVolumeClaim struct {
 	// Size of the disk. Required for a blank disk; defaults to the source's
 	// unpacked size otherwise. It can only grow.
 	// +optional
-	Size *resource.Quantity `json:"size,omitempty"`
+	// +kubebuilder:validation:Schemaless
+	// +kubebuilder:validation:XIntOrString
+	// +kubebuilder:validation:XValidation:rule="type(self) == int || (size(self) <= 64 && isQuantity(self))",message="must be a quantity such as 10Gi"
+	Size *resource.Quantity `json:"size,omitempty"` // CEL, not the quantity pattern: a typo is told in words
 	// StorageClassName of the PVC; the module or cluster default when empty.
 	// +optional
 	StorageClassName *string `json:"storageClassName,omitempty"`

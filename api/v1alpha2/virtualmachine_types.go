@@ -281,8 +281,9 @@ type MemorySpec struct {
 	// Size of the memory, e.g. 2Gi.
 	// +kubebuilder:validation:Schemaless
 	// +kubebuilder:validation:Type=string
-	// +kubebuilder:validation:Pattern=`^(\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))(([KMGTPE]i)|[numkMGTPE]|([eE](\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))))?$`
-	Size resource.Quantity `json:"size"`
+	// +kubebuilder:validation:MaxLength=64
+	// +kubebuilder:validation:XValidation:rule="isQuantity(self)",message="must be a quantity such as 1Gi"
+	Size resource.Quantity `json:"size"` // CEL, not the quantity pattern: a typo is told in words
 }
 
 // BlockDeviceSpecRef refers to a disk or image attached to a machine.

@@ -183,12 +183,7 @@ func runConsole(ws *websocket.Conn, in io.Reader, out io.Writer) error {
 		for {
 			_, b, err := ws.ReadMessage()
 			if err != nil {
-				var ce *websocket.CloseError
-				if errors.As(err, &ce) && (ce.Code == websocket.CloseNormalClosure || ce.Code == websocket.CloseGoingAway) {
-					done <- nil
-				} else {
-					done <- fmt.Errorf("console connection lost: %w", err)
-				}
+				done <- closeError(err)
 				return
 			}
 			if _, err := out.Write(b); err != nil {
@@ -231,5 +226,23 @@ func runConsole(ws *websocket.Conn, in io.Reader, out io.Writer) error {
 		case <-t.C:
 			_ = write(websocket.PingMessage, nil)
 		}
+	}
+}
+
+// closeError is how a console session that the server ended ends the
+// command: a normal close is success; a close with a reason (another
+// client took the console over with --force) fails with that reason.
+func closeError(err error) error {
+	var ce *websocket.CloseError
+	if !errors.As(err, &ce) {
+		return fmt.Errorf("console connection lost: %w", err)
+	}
+	switch {
+	case (ce.Code == websocket.CloseNormalClosure || ce.Code == websocket.CloseGoingAway) && ce.Text == "":
+		return nil
+	case ce.Text != "":
+		return errors.New(ce.Text)
+	default:
+		return fmt.Errorf("console connection lost: %w", err)
 	}
 }

@@ -1,13 +1,16 @@
 package cli
 
 import (
+	"flag"
 	"fmt"
+	"strconv"
 	"strings"
 
 	"github.com/spf13/cobra"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/klog/v2"
 
 	"github.com/virtlab/dvp/internal/version"
 )
@@ -65,14 +68,24 @@ func (e *Env) Dynamic() (dynamic.Interface, error) {
 // NewRootCommand builds `d8` with its `v` (virtualization) command group.
 func NewRootCommand() *cobra.Command {
 	env := NewEnv()
+	var verbosity int
 	root := &cobra.Command{
 		Use:           "d8",
 		Short:         "Command-line client of the virtualization platform",
 		SilenceUsage:  true,
 		SilenceErrors: false,
-		Version:       version.Version,
+		// --version still works; -v is kubectl's verbosity (below), and
+		// `d8 version` is the command upstream has.
+		Version: version.Version,
+		Args:    groupArgs,
+		RunE:    groupRun,
+		PersistentPreRunE: func(*cobra.Command, []string) error {
+			return setVerbosity(verbosity)
+		},
 	}
+	root.SetVersionTemplate("d8 version {{.Version}}\n")
 	pf := root.PersistentFlags()
+	pf.IntVarP(&verbosity, "v", "v", 0, "number for the log level verbosity (as kubectl's -v)")
 	pf.StringVar(&env.Rules.ExplicitPath, clientcmd.RecommendedConfigPathFlag, "", "path to the kubeconfig file")
 	clientcmd.BindOverrideFlags(env.Overrides, pf, clientcmd.RecommendedConfigOverrideFlags(""))
 
@@ -80,13 +93,49 @@ func NewRootCommand() *cobra.Command {
 		Use:     "v",
 		Aliases: []string{"virtualization"},
 		Short:   "Work with virtual machines (console, start, stop, ...)",
+		Args:    groupArgs,
+		RunE:    groupRun,
 	}
 	v.AddCommand(newConsoleCommand(env))
 	for _, lc := range lifecycles {
 		v.AddCommand(newLifecycleCommand(env, lc))
 	}
-	root.AddCommand(v)
+	root.AddCommand(v, newVersionCommand())
 	return root
+}
+
+// groupArgs refuses a word that names no subcommand of a command group
+// (cobra only does so for the root), as kubectl does:
+// `unknown command "bogus" for "d8 v"`.
+func groupArgs(cmd *cobra.Command, args []string) error {
+	if len(args) == 0 {
+		return nil
+	}
+	return fmt.Errorf("unknown command %q for %q\nRun '%s --help' for usage", args[0], cmd.CommandPath(), cmd.CommandPath())
+}
+
+// groupRun shows a command group's help when it is run without a
+// subcommand (groupArgs has refused anything else).
+func groupRun(cmd *cobra.Command, _ []string) error { return cmd.Help() }
+
+func newVersionCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "version",
+		Short: "Print the version of d8",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			_, err := fmt.Fprintf(cmd.OutOrStdout(), "d8 version %s\n", version.Version)
+			return err
+		},
+	}
+}
+
+// setVerbosity passes -v to klog, which client-go logs through, so
+// `d8 -v 6 ...` shows the requests as `kubectl -v 6` does.
+func setVerbosity(level int) error {
+	fs := flag.NewFlagSet("klog", flag.ContinueOnError)
+	klog.InitFlags(fs)
+	return fs.Set("v", strconv.Itoa(level))
 }
 
 // VMRef is a VirtualMachine named on the command line.

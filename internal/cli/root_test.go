@@ -1,9 +1,15 @@
 package cli
 
 import (
+	"bytes"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
+
+	"k8s.io/klog/v2"
+
+	"github.com/virtlab/dvp/internal/version"
 )
 
 // TestSeedConsoleFormParses checks that the seed's `d8 v console -n vms
@@ -64,5 +70,73 @@ func TestParseVMRef(t *testing.T) {
 		if !tc.wantErr && got != tc.want {
 			t.Fatalf("ParseVMRef(%q) with -n %q = %+v, want %+v", tc.arg, tc.ns, got, tc.want)
 		}
+	}
+}
+
+// run executes d8 with args and returns its output and error.
+func run(t *testing.T, args ...string) (string, error) {
+	t.Helper()
+	root := NewRootCommand()
+	var out bytes.Buffer
+	root.SetOut(&out)
+	root.SetErr(&out)
+	root.SetArgs(args)
+	err := root.Execute()
+	return out.String(), err
+}
+
+// TestUnknownCommandFails: a word that names no command is an error (so a
+// non-zero exit), at the root and in the `v` group, under either name.
+func TestUnknownCommandFails(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"bogus"}, `unknown command "bogus" for "d8"`},
+		{[]string{"v", "bogus"}, `unknown command "bogus" for "d8 v"`},
+		{[]string{"v", "ssh", "linux-vm"}, `unknown command "ssh" for "d8 v"`},
+		{[]string{"virtualization", "bogus"}, `unknown command "bogus" for "d8 v"`},
+	} {
+		out, err := run(t, tc.args...)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("d8 %v: error %v, want %q (output %q)", tc.args, err, tc.want, out)
+		}
+	}
+	// The bare group still shows its help and succeeds.
+	for _, args := range [][]string{{}, {"v"}} {
+		out, err := run(t, args...)
+		if err != nil || !strings.Contains(out, "Available Commands") {
+			t.Errorf("d8 %v: %v\n%s", args, err, out)
+		}
+	}
+}
+
+// TestVersionAndVerbosity: `d8 version` and `--version` print the
+// version; -v and --v set the log verbosity as in kubectl.
+func TestVersionAndVerbosity(t *testing.T) {
+	for _, args := range [][]string{{"version"}, {"--version"}} {
+		out, err := run(t, args...)
+		if err != nil || strings.TrimSpace(out) != "d8 version "+version.Version {
+			t.Errorf("d8 %v: %q, %v", args, out, err)
+		}
+	}
+	t.Cleanup(func() { _ = setVerbosity(0) })
+	for _, args := range [][]string{{"-v", "4", "version"}, {"--v=5", "v"}, {"v", "-v", "6"}} {
+		if out, err := run(t, args...); err != nil {
+			t.Errorf("d8 %v: %v\n%s", args, err, out)
+		}
+		want := klog.Level(4)
+		switch args[0] {
+		case "--v=5":
+			want = 5
+		case "v":
+			want = 6
+		}
+		if !klog.V(want).Enabled() || klog.V(want+1).Enabled() {
+			t.Errorf("d8 %v: klog verbosity is not %d", args, want)
+		}
+	}
+	if _, err := run(t, "-v", "version"); err == nil {
+		t.Errorf("-v without a level is accepted; it must not mean --version")
 	}
 }

@@ -114,6 +114,9 @@ func ImportWithin(ctx context.Context, src Source, sums Checksums, dst Destinati
 	if earlyDone != nil {
 		<-earlyDone
 	}
+	if err == nil {
+		err = checkISOName(name, format)
+	}
 	if err != nil {
 		return Result{}, err
 	}
@@ -299,7 +302,26 @@ func identify(ctx context.Context, file string, size int64) (string, int64, erro
 	if err != nil {
 		return "", 0, err
 	}
+	if virtual < SectorSize {
+		return "", 0, fmt.Errorf("%w: the image is %d bytes, less than one %d-byte sector: this is not a disk image (an error page or a text file?)", ErrCorrupt, virtual, SectorSize)
+	}
 	return format, virtual, nil
+}
+
+// SectorSize is the smallest disk there is: an image smaller than one
+// sector is no disk a machine could read.
+const SectorSize = 512
+
+// checkISOName refuses a source named like an ISO image (x.iso) whose
+// content is no image at all: without the ISO 9660 signature it would be
+// stored as a raw disk, and most likely it is an error page or a
+// truncated download. A recognised format under an .iso name is taken
+// as what it is.
+func checkISOName(name, format string) error {
+	if format != FormatRaw || !strings.HasSuffix(strings.ToLower(name), ".iso") {
+		return nil
+	}
+	return fmt.Errorf("%w: %s is named as an ISO image but is not one (no ISO 9660 signature \"CD001\" at offset 0x8001); check the URL or the file", ErrCorrupt, name)
 }
 
 // pushDisk stores the image of one disk layer as ref and returns the

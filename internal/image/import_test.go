@@ -310,6 +310,50 @@ func TestImportCorrupt(t *testing.T) {
 	}
 }
 
+// TestImportNotADisk: a source smaller than one sector (a 33-byte text
+// file, compressed or not), or named .iso with no ISO 9660 signature, is
+// refused with a message saying so, not stored as a raw disk.
+func TestImportNotADisk(t *testing.T) {
+	needQemuImg(t)
+	text := []byte("this is not a disk image at all!\n") // 33 bytes
+	iso := make([]byte, 0x9000)
+	copy(iso[0x8001:], "CD001")
+	page := []byte(strings.Repeat("<html><body>Not Found</body></html>\n", 100))
+	fs := newFileServer(t, map[string][]byte{
+		"notes.img":       text,
+		"notes.img.gz":    gzipBytes(t, text),
+		"sector.img":      rawDisk(SectorSize),
+		"page.iso":        page,
+		"real.iso":        iso,
+		"qcow2-named.iso": convert(t, rawDisk(mib), "qcow2", 0),
+	})
+	reg := newTestRegistry(t, "", "")
+	for _, tc := range []struct {
+		name, want, format string
+	}{
+		{name: "notes.img", want: "the image is 33 bytes, less than one 512-byte sector"},
+		{name: "notes.img.gz", want: "the image is 33 bytes, less than one 512-byte sector"},
+		{name: "page.iso", want: `page.iso is named as an ISO image but is not one (no ISO 9660 signature "CD001" at offset 0x8001)`},
+		{name: "sector.img", format: FormatRaw},
+		{name: "real.iso", format: FormatISO},
+		{name: "qcow2-named.iso", format: FormatQCOW2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			res, err := Import(importCtx(t), fs.source(tc.name), nil, reg.dest("vi/ns/not-a-disk", "1"), t.TempDir(), nil)
+			if tc.want == "" {
+				if err != nil || res.Format != tc.format {
+					t.Fatalf("format %q, error %v; want %s", res.Format, err, tc.format)
+				}
+				return
+			}
+			mustErr(t, err, ErrCorrupt)
+			if !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("error %q, want %q", err, tc.want)
+			}
+		})
+	}
+}
+
 func TestImportUnsupported(t *testing.T) {
 	needQemuImg(t)
 	raw := rawDisk(mib)

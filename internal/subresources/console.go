@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -31,8 +32,14 @@ const launcherContainer = "d8v-compute"
 type session struct {
 	user  string
 	since time.Time
-	close func()
+	// close ends the session; a non-empty reason goes to the client in
+	// the websocket close frame (the client prints it and fails).
+	close func(reason string)
 }
+
+// closeTakenOver is the close code (from the private range 4000-4999) of
+// a session another client took over with --force.
+const closeTakenOver = 4001
 
 func (s *Server) serveConsole(w http.ResponseWriter, r *http.Request, u user, ns, name string) {
 	ctx := r.Context()
@@ -80,11 +87,12 @@ func (s *Server) serveConsole(w http.ResponseWriter, r *http.Request, u user, ns
 
 	done := make(chan struct{})
 	var once bool
-	stop := func() {
+	var why string
+	stop := func(reason string) {
 		s.mu.Lock()
 		defer s.mu.Unlock()
 		if !once {
-			once = true
+			once, why = true, reason
 			close(done)
 		}
 	}
@@ -92,7 +100,7 @@ func (s *Server) serveConsole(w http.ResponseWriter, r *http.Request, u user, ns
 	s.mu.Lock()
 	if cur, ok := s.sessions[key]; ok {
 		logger(r).Info("Console taken over", "vm", key, "from", cur.user, "by", u.Name)
-		go cur.close()
+		go cur.close("the console was taken over by " + u.Name)
 	}
 	s.sessions[key] = me
 	s.mu.Unlock()
@@ -113,7 +121,7 @@ func (s *Server) serveConsole(w http.ResponseWriter, r *http.Request, u user, ns
 		return ws.WriteMessage(typ, b)
 	}
 	go func() { // guest -> user
-		defer stop()
+		defer stop("")
 		buf := make([]byte, 32<<10)
 		for {
 			n, err := node.Read(buf)
@@ -126,7 +134,7 @@ func (s *Server) serveConsole(w http.ResponseWriter, r *http.Request, u user, ns
 		}
 	}()
 	go func() { // user -> guest
-		defer stop()
+		defer stop("")
 		for {
 			_, b, err := ws.ReadMessage()
 			if err != nil {
@@ -142,20 +150,35 @@ func (s *Server) serveConsole(w http.ResponseWriter, r *http.Request, u user, ns
 	for {
 		select {
 		case <-done:
-			_ = send(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""))
+			s.mu.Lock()
+			reason := why
+			s.mu.Unlock()
+			_ = send(websocket.CloseMessage, closeFrame(reason))
 			logger(r).Info("Console disconnected", "vm", key, "user", u.Name)
 			return
 		case <-t.C:
 			// Pings keep proxies and the apiserver from timing out an
 			// idle console.
 			if send(websocket.PingMessage, nil) != nil {
-				stop()
+				stop("")
 			}
 		}
 	}
 }
 
 type chanMutex chan struct{}
+
+// closeFrame is a normal close, or with a reason a takeover close carrying
+// it (cut to the 123 bytes a close frame has room for).
+func closeFrame(reason string) []byte {
+	if reason == "" {
+		return websocket.FormatCloseMessage(websocket.CloseNormalClosure, "")
+	}
+	if len(reason) > 123 {
+		reason = strings.ToValidUTF8(reason[:123], "")
+	}
+	return websocket.FormatCloseMessage(closeTakenOver, reason)
+}
 
 // launcherPod finds the running launcher pod of a machine, or says why
 // there is none (with the HTTP status to answer).

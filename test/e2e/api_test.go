@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/virtlab/dvp/test/harness"
 )
@@ -22,6 +23,7 @@ func TestAPI(t *testing.T) {
 	t.Run("InvalidManifests", func(t *testing.T) { testInvalidManifests(t, srv) })
 	t.Run("InvalidUpdates", func(t *testing.T) { testInvalidUpdates(t, srv) })
 	t.Run("DefaultClass", func(t *testing.T) { testDefaultClass(t, srv) })
+	t.Run("MissingDiskEvent", func(t *testing.T) { testMissingDiskEvent(t, srv) })
 	t.Run("RBAC", func(t *testing.T) { testRBAC(t, srv) })
 	t.Run("NoAnonymousAccess", func(t *testing.T) { testNoAnonymousAccess(t, srv) })
 	t.Run("EtcdNeedsItsClientCertificate", func(t *testing.T) { testEtcdNeedsItsClientCertificate(t, srv) })
@@ -199,5 +201,21 @@ func testD8Console(t *testing.T, srv *harness.Server) {
 	r = srv.Run("", srv.Bin("d8"), "--kubeconfig", srv.Kubeconfig, "v", "console", "-n", "vms", "no-such-vm")
 	if r.Err == nil || !strings.Contains(r.Stderr, `VirtualMachine "no-such-vm" not found in namespace "vms"`) {
 		t.Fatalf("d8 v console of a missing VM: %s", r)
+	}
+}
+
+// testMissingDiskEvent: a machine naming a disk that does not exist is
+// accepted (as upstream) and says what it waits for in one Warning event,
+// not one per reconcile.
+func testMissingDiskEvent(t *testing.T, srv *harness.Server) {
+	srv.MustKubectlStdin(vm("waits", map[string]string{"blockDeviceRefs": "blockDeviceRefs: [{kind: VirtualDisk, name: nowhere}]"}), "create", "-f", "-")
+	selector := "involvedObject.kind=VirtualMachine,involvedObject.name=waits,type=Warning"
+	waitLong(t, srv, `Waiting: VirtualDisk "nowhere" not found`, "-n", "vms", "get", "events", "--field-selector", selector, "-o", "jsonpath={.items[*].message}")
+	// More reconciles (a label change) do not repeat it.
+	srv.MustKubectl("-n", "vms", "label", "vm", "waits", "touched=yes")
+	time.Sleep(3 * time.Second)
+	counts := srv.MustKubectl("-n", "vms", "get", "events", "--field-selector", selector, "-o", "jsonpath={range .items[*]}{.reason}={.count} {end}")
+	if strings.TrimSpace(counts) != "BlockDevicesNotReady=1" {
+		t.Errorf("Warning events of a machine waiting for a missing disk: %q", counts)
 	}
 }

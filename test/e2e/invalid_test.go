@@ -88,6 +88,7 @@ var invalidCases = []invalidCase{
 	{"vd blank without size", "vd", "no-size", obj("VirtualDisk", "no-size", "persistentVolumeClaim: {storageClassName: local-thin}"),
 		"if the data source is not specified, it's necessary to set spec.PersistentVolumeClaim.size to create blank virtual disk"},
 	{"vd size 0", "vd", "zero", obj("VirtualDisk", "zero", "persistentVolumeClaim: {size: \"0\"}"), "must be greater than 0"},
+	{"vd size not a quantity", "vd", "banana", obj("VirtualDisk", "banana", "persistentVolumeClaim: {size: banana}"), `spec.persistentVolumeClaim.size: Invalid value: "banana": must be a quantity such as 10Gi`},
 	{"vd negative size", "vd", "negative", obj("VirtualDisk", "negative", "persistentVolumeClaim: {size: \"-1Gi\"}"), "spec.persistentVolumeClaim.size"},
 	{"vd objectRef VirtualDisk", "vd", "from-vd", obj("VirtualDisk", "from-vd", "dataSource:\n  type: ObjectRef\n  objectRef: {kind: VirtualDisk, name: linux-disk}"), `Unsupported value: "VirtualDisk"`},
 	{"vd HTTP with objectRef", "vd", "http-ref", obj("VirtualDisk", "http-ref", "dataSource:\n  type: HTTP\n  http: {url: \"https://example.com/a.img\"}\n  objectRef: {kind: VirtualImage, name: ubuntu}"),
@@ -113,7 +114,7 @@ var invalidCases = []invalidCase{
 	{"vm approvalMode enum", "vm", "bad-mode", vm("bad-mode", map[string]string{"disruptions": "disruptions: {approvalMode: Sometimes}"}), `Unsupported value: "Sometimes"`},
 	{"vm name too long", "vm", strings.Repeat("a", 64), vm(strings.Repeat("a", 64), nil), "metadata.name: Too long"},
 	{"vm reserved label", "vm", "reserved", strings.Replace(vm("reserved", nil), "  namespace: vms\n", "  namespace: vms\n  labels: {virtualization.deckhouse.io/owner: me}\n", 1), "reserved for the platform"},
-	{"vm memory not a quantity", "vm", "bad-mem", vm("bad-mem", map[string]string{"memory": "memory: {size: lots}"}), "spec.memory.size"},
+	{"vm memory not a quantity", "vm", "bad-mem", vm("bad-mem", map[string]string{"memory": "memory: {size: banana}"}), `spec.memory.size: Invalid value: "banana": must be a quantity such as 1Gi`},
 	{"vm memory zero", "vm", "zero-mem", vm("zero-mem", map[string]string{"memory": "memory: {size: \"0\"}"}), "spec.memory.size"},
 	// VirtualMachineClass
 	{"vmclass Model without model", "vmclass", "no-model", "apiVersion: virtualization.deckhouse.io/v1alpha2\nkind: VirtualMachineClass\nmetadata:\n  name: no-model\nspec:\n  cpu: {type: Model}\n",
@@ -150,6 +151,9 @@ func testInvalidManifests(t *testing.T, srv *harness.Server) {
 			}
 			if !strings.Contains(r.Stderr, tc.want) {
 				t.Errorf("error does not contain %q:\n%s", tc.want, r.Stderr)
+			}
+			if strings.Contains(tc.want, "must be a quantity") && strings.Contains(r.Stderr, "should match") {
+				t.Errorf("a quantity typo is answered with a regular expression:\n%s", r.Stderr)
 			}
 			get := srv.Kubectl("get", tc.resource, tc.object, "-n", "vms", "--ignore-not-found", "-o", "name")
 			if get.Err != nil || get.Stdout != "" {
@@ -189,6 +193,9 @@ func testInvalidUpdates(t *testing.T, srv *harness.Server) {
 			}
 			if !strings.Contains(r.Stderr, tc.want) {
 				t.Errorf("error does not contain %q:\n%s", tc.want, r.Stderr)
+			}
+			if strings.Contains(tc.want, "must be a quantity") && strings.Contains(r.Stderr, "should match") {
+				t.Errorf("a quantity typo is answered with a regular expression:\n%s", r.Stderr)
 			}
 			if got := srv.MustKubectl("-n", "vms", "get", tc.resource, tc.object, "-o", "jsonpath="+tc.jsonpath); got != tc.keep {
 				t.Errorf("stored %s = %q, want %q unchanged", tc.jsonpath, got, tc.keep)

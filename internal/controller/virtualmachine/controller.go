@@ -315,7 +315,7 @@ func (r *Reconciler) finalize(ctx context.Context, vm *v1alpha2.VirtualMachine, 
 }
 
 func (r *Reconciler) setDependencyConditions(vm *v1alpha2.VirtualMachine, p *plan) {
-	setCondition(vm, v1alpha2.VirtualMachineConditionClassReady, p.classReady, p.classReason, p.classMessage)
+	r.setWaitCondition(vm, v1alpha2.VirtualMachineConditionClassReady, p.classReady, p.classReason, p.classMessage)
 	// A class edited under a running machine: the machine keeps running,
 	// and says it no longer fits (its edits are refused until it does).
 	switch {
@@ -331,16 +331,36 @@ func (r *Reconciler) setDependencyConditions(vm *v1alpha2.VirtualMachine, p *pla
 			meta.RemoveStatusCondition(&vm.Status.Conditions, string(v1alpha2.VirtualMachineConditionSizingPolicyMatched))
 		}
 	}
-	setCondition(vm, v1alpha2.VirtualMachineConditionBlockDevicesReady, p.devicesReady, p.devicesReason, p.devicesMessage)
+	r.setWaitCondition(vm, v1alpha2.VirtualMachineConditionBlockDevicesReady, p.devicesReady, p.devicesReason, p.devicesMessage)
 	if vm.Spec.Provisioning != nil {
 		reason := "ProvisioningReady"
 		if !p.provisioningReady {
 			reason = "ProvisioningNotReady"
 		}
-		setCondition(vm, v1alpha2.VirtualMachineConditionProvisioningReady, p.provisioningReady, reason, p.provisioningMessage)
+		r.setWaitCondition(vm, v1alpha2.VirtualMachineConditionProvisioningReady, p.provisioningReady, reason, p.provisioningMessage)
 	} else {
 		meta.RemoveStatusCondition(&vm.Status.Conditions, string(v1alpha2.VirtualMachineConditionProvisioningReady))
 	}
+}
+
+// setWaitCondition sets a condition on something the machine depends on
+// and, when it starts waiting or waits for something else, says so in a
+// Warning event (once per change, not on every reconcile).
+func (r *Reconciler) setWaitCondition(vm *v1alpha2.VirtualMachine, t v1alpha2.VirtualMachineConditionType, ok bool, reason, msg string) {
+	if waitChanged(meta.FindStatusCondition(vm.Status.Conditions, string(t)), ok, reason, msg) {
+		r.Recorder.Eventf(vm, corev1.EventTypeWarning, reason, "Waiting: %s", msg)
+	}
+	setCondition(vm, t, ok, reason, msg)
+}
+
+// waitChanged reports whether a dependency condition going from old to
+// (ok, reason, msg) is news worth an event: it is not ready, and it was
+// ready, unset, or not ready for another reason.
+func waitChanged(old *metav1.Condition, ok bool, reason, msg string) bool {
+	if ok || msg == "" {
+		return false
+	}
+	return old == nil || old.Status != metav1.ConditionFalse || old.Reason != reason || old.Message != msg
 }
 
 func setCondition(vm *v1alpha2.VirtualMachine, t v1alpha2.VirtualMachineConditionType, ok bool, reason, msg string) {
@@ -358,7 +378,7 @@ func setCondition(vm *v1alpha2.VirtualMachine, t v1alpha2.VirtualMachineConditio
 func (r *Reconciler) observe(ctx context.Context, vm *v1alpha2.VirtualMachine, p *plan, active *corev1.Pod, run bool) {
 	st := &vm.Status
 	st.BlockDeviceRefs = p.status
-	st.Resources = resourcesStatus(vm, p)
+	st.Resources = resourcesStatus(vm, p, active)
 	st.Node = ""
 	st.VirtualMachinePods = nil
 	phase := v1alpha2.VirtualMachinePhaseStopped
@@ -478,16 +498,58 @@ func startDuration(ts []v1alpha2.VirtualMachinePhaseTransition) *metav1.Duration
 	return nil
 }
 
-func resourcesStatus(vm *v1alpha2.VirtualMachine, p *plan) *v1alpha2.ResourcesStatus {
-	requested := resource.NewMilliQuantity(int64(p.cores)*int64(p.fraction)*10, resource.DecimalSI)
-	overhead := resource.NewQuantity(memoryOverhead(p.cores), resource.BinarySI)
+// resourcesStatus is what the machine runs with: its launcher's resources
+// while it has one (a change awaiting a restart shows in
+// restartAwaitingChanges, not here, as upstream's columns read status),
+// else what the next start gives it.
+func resourcesStatus(vm *v1alpha2.VirtualMachine, p *plan, active *corev1.Pod) *v1alpha2.ResourcesStatus {
+	if rs := runningResources(active); rs != nil {
+		return rs
+	}
+	return newResourcesStatus(p.cores, p.fraction, p.sockets, vm.Spec.Memory.Size)
+}
+
+func newResourcesStatus(cores, fraction, sockets int, memory resource.Quantity) *v1alpha2.ResourcesStatus {
+	requested := resource.NewMilliQuantity(int64(cores)*int64(fraction)*10, resource.DecimalSI)
+	overhead := resource.NewQuantity(memoryOverhead(cores), resource.BinarySI)
 	return &v1alpha2.ResourcesStatus{
 		CPU: &v1alpha2.CPUStatus{
-			Cores: p.cores, CoreFraction: fmt.Sprintf("%d%%", p.fraction), RequestedCores: requested,
-			Topology: &v1alpha2.Topology{Sockets: p.sockets, CoresPerSocket: p.cores / p.sockets},
+			Cores: cores, CoreFraction: fmt.Sprintf("%d%%", fraction), RequestedCores: requested,
+			Topology: &v1alpha2.Topology{Sockets: sockets, CoresPerSocket: cores / sockets},
 		},
-		Memory: &v1alpha2.MemoryStatus{Size: vm.Spec.Memory.Size, RuntimeOverhead: overhead},
+		Memory: &v1alpha2.MemoryStatus{Size: memory, RuntimeOverhead: overhead},
 	}
+}
+
+// runningResources reads a launcher pod's resources back: memory from the
+// spec it was built from, cores and fraction from its CPU limit and
+// request (the fraction the class policy gave it). Nil when the pod does
+// not say.
+func runningResources(pod *corev1.Pod) *v1alpha2.ResourcesStatus {
+	if pod == nil {
+		return nil
+	}
+	applied, ok := pod.Annotations[AppliedSpecAnnotation]
+	if !ok {
+		return nil
+	}
+	var spec v1alpha2.VirtualMachineSpec
+	if json.Unmarshal([]byte(applied), &spec) != nil {
+		return nil
+	}
+	for _, c := range pod.Spec.Containers {
+		if c.Name != ContainerName {
+			continue
+		}
+		limit, request := c.Resources.Limits.Cpu(), c.Resources.Requests.Cpu()
+		cores := int(limit.Value())
+		if cores <= 0 || request.IsZero() {
+			return nil
+		}
+		fraction := int(request.MilliValue() / int64(cores) / 10)
+		return newResourcesStatus(cores, fraction, int(sizing.Sockets(int32(cores))), spec.Memory.Size)
+	}
+	return nil
 }
 
 // restartFields are the spec fields whose change needs a new launcher
