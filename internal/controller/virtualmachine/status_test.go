@@ -19,7 +19,7 @@ func TestResourcesStatusIsWhatRuns(t *testing.T) {
 	vm.Spec.CPU.Cores, vm.Spec.CPU.CoreFraction = 2, "25%"
 	vm.Spec.Memory.Size = resource.MustParse("256Mi")
 	started := &plan{cores: 2, fraction: 25, sockets: 1}
-	pod, err := launcherPod(vm, started, "")
+	pod, err := launcherPod(vm, started)
 	if err != nil {
 		t.Fatal(err)
 	}
