@@ -89,14 +89,16 @@ func signalContext() (context.Context, context.CancelFunc) {
 
 func serverCommand() *cobra.Command {
 	var dataDir, configPath, nodeAddress string
-	var externalControllers bool
+	var externalControllers, stopVMs bool
 	var apiPort, etcdPort, webhookPort, dvcrPort int
 	cmd := &cobra.Command{
 		Use:   "server",
 		Short: "Run the all-in-one platform: etcd, Kubernetes control plane, controllers",
 		Long: `Run the all-in-one platform in the foreground. All state lives under --data-dir;
 the admin kubeconfig appears at <data-dir>/kubeconfig once the platform is ready.
-SIGTERM or Ctrl+C stops it; starting it again on the same directory resumes.`,
+SIGTERM or Ctrl+C stops it; virtual machines keep running (unless
+--stop-vms-on-exit) and starting it again on the same directory resumes and
+adopts them.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := config.Load(configPath)
@@ -129,6 +131,7 @@ SIGTERM or Ctrl+C stops it; starting it again on the same directory resumes.`,
 			if err != nil {
 				return err
 			}
+			srv.StopVMsOnExit = stopVMs
 			ctx, cancel := signalContext()
 			defer cancel()
 			return srv.Run(ctx)
@@ -142,6 +145,8 @@ SIGTERM or Ctrl+C stops it; starting it again on the same directory resumes.`,
 	f.IntVar(&etcdPort, "etcd-port", config.DefaultEtcdPort, "etcd client port on loopback (overrides etcdPort)")
 	f.IntVar(&webhookPort, "webhook-port", config.DefaultWebhookPort, "admission webhook port (overrides webhookPort)")
 	f.IntVar(&dvcrPort, "dvcr-port", config.DefaultDVCRPort, "DVCR port; the upload gateway uses the next one (overrides dvcrPort)")
+	f.BoolVar(&stopVMs, "stop-vms-on-exit", false,
+		"on SIGTERM or Ctrl+C, shut down every virtual machine (and other pod) of this host before exiting; by default they keep running and the next start adopts them")
 	f.BoolVar(&externalControllers, "external-controllers", false,
 		"do not run the platform's controllers and webhooks in this process: `dvp controller` runs them (its kubeconfig is written to <data-dir>/controller.kubeconfig)")
 	return cmd

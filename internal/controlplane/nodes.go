@@ -108,6 +108,8 @@ func (s *Server) startNodes(ctx context.Context, wg *sync.WaitGroup, exe string,
 			ClientCN:   kubeletClientCN,
 			K8sVersion: kubeVersion(),
 			DVCRSecret: dvcrSecret,
+
+			StopPodsOnExit: s.StopVMsOnExit,
 		}
 		wg.Add(1)
 		go func() {

@@ -40,6 +40,10 @@ type PlatformEnv struct {
 
 // Server is one all-in-one control plane bound to a data directory.
 type Server struct {
+	// StopVMsOnExit stops the nodes' pods (and so their machines) when the
+	// server stops, instead of leaving them for the next start to adopt.
+	StopVMsOnExit bool
+
 	dataDir  string
 	cfg      *config.Config
 	nodeIP   net.IP

@@ -39,6 +39,9 @@ type Options struct {
 	Port    int    // kubelet API port on NodeIP (logs)
 	DataDir string // pods live under DataDir/nodes/<name>
 	BinDir  string // where dvp-worker and dvp are
+	// StopPodsOnExit stops every pod when the node runtime stops, instead
+	// of leaving them running for the next start to adopt.
+	StopPodsOnExit bool
 	// APIHost and APIPort are given to every container as
 	// KUBERNETES_SERVICE_HOST/PORT: there is no kube-proxy for the service IP.
 	APIHost string
@@ -75,6 +78,7 @@ func Run(ctx context.Context, o Options) error {
 	} else if len(removed) > 0 {
 		log.Info("Removed scratch directories killed importers left", "dirs", removed)
 	}
+	reapOrphans("/proc", log)
 	// State comes from disk before the pod controller starts, so a pod whose
 	// processes survived a restart is adopted, not started twice.
 	provider, err := NewProvider(o.Node.Name, o.NodeIP.String(), o.DataDir, o.BinDir, o.Kube, env, log)
@@ -118,7 +122,9 @@ func Run(ctx context.Context, o Options) error {
 		return fmt.Errorf("node %s: %w", o.Node.Name, err)
 	}
 	log.Info("Node runtime starting", "pods", provider.podCount(), "kubeletAPI", net.JoinHostPort(o.NodeIP.String(), strconv.Itoa(o.Port)))
-	return n.Run(ctx)
+	err = n.Run(ctx)
+	provider.leave(o.StopPodsOnExit, log)
+	return err
 }
 
 func nodeSpec(o Options) (corev1.Node, error) {

@@ -49,6 +49,8 @@ type Options struct {
 	// ExternalControllers runs the controllers as a separate process
 	// (`dvp controller`) that reaches the cluster only through the API.
 	ExternalControllers bool
+	// Args are more `dvp server` flags.
+	Args []string
 }
 
 // Server is one running `dvp server`.
@@ -110,6 +112,7 @@ func Start(t testing.TB, o Options) *Server {
 		s.extraArgs = append(s.extraArgs, "--external-controllers")
 		s.ctrlLog = filepath.Join(work, "controller.log")
 	}
+	s.extraArgs = append(s.extraArgs, o.Args...)
 	s.start()
 	t.Cleanup(func() {
 		s.stopController()
