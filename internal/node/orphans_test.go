@@ -34,7 +34,7 @@ func TestOrphanSupervisors(t *testing.T) {
 		"200": {"/opt/bin/dvp-worker\x00supervise\x00" + live + "\x00", "200 (dvp-worker) S 1 200 200 0 -1"},
 		"201": {"/opt/bin/dvp-worker\x00idle\x00", "201 (dvp-worker) S 200 201 200 0 -1"},
 		// Something else entirely.
-		"300": {"/usr/bin/vim\x00supervise\x00/nowhere\x00", "300 (vim) S 1 300 300 0 -1"},
+		"300":  {"/usr/bin/vim\x00supervise\x00/nowhere\x00", "300 (vim) S 1 300 300 0 -1"},
 		"self": {"", ""},
 	})
 	orphans := orphanSupervisors(proc)
