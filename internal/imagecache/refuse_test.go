@@ -1,7 +1,6 @@
 package imagecache
 
 import (
-	"archive/tar"
 	"bytes"
 	"errors"
 	"os"
@@ -14,13 +13,9 @@ import (
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
-	"github.com/google/go-containerregistry/pkg/v1/empty"
-	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
-	"github.com/google/go-containerregistry/pkg/v1/static"
-	"github.com/google/go-containerregistry/pkg/v1/types"
 
-	"github.com/virtlab/dvp/internal/image"
+	"github.com/virtlab/dvp/internal/image/imagetest"
 )
 
 // pushForged writes an image the way someone holding push credentials
@@ -28,27 +23,7 @@ import (
 // with format.
 func (d *testDVCR) pushForged(t *testing.T, repo, tag, file string, b []byte, format string, virtual int64) Source {
 	t.Helper()
-	var layer bytes.Buffer
-	tw := tar.NewWriter(&layer)
-	if err := tw.WriteHeader(&tar.Header{Name: "disk/" + file, Mode: 0o644, Size: int64(len(b)), Typeflag: tar.TypeReg}); err != nil {
-		t.Fatal(err)
-	}
-	tw.Write(b)
-	tw.Close()
-	img, err := mutate.AppendLayers(empty.Image, static.NewLayer(layer.Bytes(), types.DockerLayer))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cf, _ := img.ConfigFile()
-	cf = cf.DeepCopy()
-	cf.Config.Labels = map[string]string{
-		image.LabelFormat:      format,
-		image.LabelSize:        strconv.Itoa(len(b)),
-		image.LabelVirtualSize: strconv.FormatInt(virtual, 10),
-	}
-	if img, err = mutate.ConfigFile(img, cf); err != nil {
-		t.Fatal(err)
-	}
+	img := imagetest.DiskImage(t, file, b, format, virtual)
 	ref, err := name.ParseReference(d.host + "/" + repo + ":" + tag)
 	if err != nil {
 		t.Fatal(err)

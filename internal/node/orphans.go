@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
 	"syscall"
@@ -49,14 +50,9 @@ func reapOrphans(proc string, log klog.Logger) {
 // orphanSupervisors lists the PIDs of `dvp-worker supervise DIR` processes
 // whose DIR no longer exists.
 func orphanSupervisors(proc string) []int {
-	entries, _ := os.ReadDir(proc)
 	var out []int
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		b, err := os.ReadFile(filepath.Join(proc, e.Name(), "cmdline"))
+	for _, pid := range pids(proc) {
+		b, err := os.ReadFile(filepath.Join(proc, strconv.Itoa(pid), "cmdline"))
 		if err != nil {
 			continue
 		}
@@ -74,17 +70,25 @@ func orphanSupervisors(proc string) []int {
 // sessionMembers lists the processes of session sid (the sixth field of
 // /proc/<pid>/stat, counted after the command name, which may hold spaces).
 func sessionMembers(proc string, sid int) []int {
-	entries, _ := os.ReadDir(proc)
 	var out []int
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
+	for _, pid := range pids(proc) {
 		if s, ok := statField(proc, pid, 6); ok && s == strconv.Itoa(sid) {
 			out = append(out, pid)
 		}
 	}
+	return out
+}
+
+// pids lists the processes in proc, in ascending order.
+func pids(proc string) []int {
+	entries, _ := os.ReadDir(proc)
+	var out []int
+	for _, e := range entries {
+		if pid, err := strconv.Atoi(e.Name()); err == nil {
+			out = append(out, pid)
+		}
+	}
+	sort.Ints(out)
 	return out
 }
 

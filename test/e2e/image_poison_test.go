@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"archive/tar"
 	"bytes"
 	"encoding/base64"
 	"encoding/json"
@@ -16,13 +15,10 @@ import (
 	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/empty"
-	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
-	"github.com/google/go-containerregistry/pkg/v1/static"
-	"github.com/google/go-containerregistry/pkg/v1/types"
 
 	"github.com/virtlab/dvp/internal/image"
+	"github.com/virtlab/dvp/internal/image/imagetest"
 	"github.com/virtlab/dvp/internal/registry"
 	"github.com/virtlab/dvp/test/harness"
 )
@@ -216,28 +212,7 @@ func poisonedImage(t *testing.T) v1.Image {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var layer bytes.Buffer
-	tw := tar.NewWriter(&layer)
-	if err := tw.WriteHeader(&tar.Header{Name: "disk/disk.qcow2", Mode: 0o644, Size: int64(len(b)), Typeflag: tar.TypeReg}); err != nil {
-		t.Fatal(err)
-	}
-	tw.Write(b)
-	tw.Close()
-	img, err := mutate.AppendLayers(empty.Image, static.NewLayer(layer.Bytes(), types.DockerLayer))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cf, err := img.ConfigFile()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cf = cf.DeepCopy()
-	cf.Config.Labels = map[string]string{
-		image.LabelFormat: "qcow2", image.LabelSize: strconv.Itoa(len(b)), image.LabelVirtualSize: strconv.Itoa(4 << 20),
-	}
-	if img, err = mutate.ConfigFile(img, cf); err != nil {
-		t.Fatal(err)
-	}
+	img := imagetest.DiskImage(t, "disk.qcow2", b, "qcow2", 4<<20)
 	return img
 }
 
