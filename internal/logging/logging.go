@@ -141,13 +141,19 @@ func (f *filter) WithCallDepth(depth int) logr.LogSink {
 }
 
 // routineStartup are controller-runtime's informational lines about its own
-// machinery starting, one per controller, watch and webhook path: dozens on
-// every start, and nothing an operator acts on.
+// machinery starting and stopping, one per controller, watch and webhook
+// path: dozens on every start and stop, and nothing an operator acts on.
 var routineStartup = []string{
 	"Starting EventSource", "Starting Controller", "Starting workers", "Registering webhook",
 	"Starting webhook server", "Serving webhook server", "Updated current TLS certificate",
 	"Starting certificate poll+watcher", "Starting provisioner controller", "Started provisioner controller",
+	"Stopping", "Shutdown signal received, waiting for all workers to finish", "All workers finished",
+	"Wait completed, proceeding to shutdown the manager", "Shutting down webhook server with timeout of 1 minute",
+	"Event occurred",
 }
+
+// routinePrefixes are the same for families of lines.
+var routinePrefixes = []string{"Stopping and waiting for "}
 
 // QuietStartup returns l without routineStartup's lines, which come back
 // with -v 1.
@@ -179,6 +185,11 @@ func (q *quiet) Init(ri logr.RuntimeInfo) {
 func (q *quiet) Info(level int, msg string, kv ...any) {
 	for _, m := range routineStartup {
 		if msg == m {
+			return
+		}
+	}
+	for _, m := range routinePrefixes {
+		if strings.HasPrefix(msg, m) {
 			return
 		}
 	}
