@@ -80,6 +80,9 @@ func ReconcileImage(ctx context.Context, c client.Client, jobs *Env, rec record.
 	st := img.Status()
 	switch *st.Phase {
 	case "Ready":
+		if st.Digest != nil && *st.Digest == "" {
+			backfillDigest(jobs, obj, job, st, rec)
+		}
 		// Frozen: admission refuses spec changes. The importer's pod and
 		// Secret go only now that Ready is stored: deleted earlier, a lost
 		// status write would find no pod and start the import again.
@@ -146,4 +149,29 @@ type reconcilerFunc func(context.Context, ctrl.Request) (ctrl.Result, error)
 
 func (f reconcilerFunc) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	return f(ctx, req)
+}
+
+// tagDigester is the in-process registry's look-up of a tag.
+type tagDigester interface {
+	TagDigest(repo, tag string) (string, error)
+}
+
+// backfillDigest records the digest of an image that became Ready before
+// the platform recorded digests (readers pull by digest only, and would
+// refuse it). The tag is trusted this once, at upgrade: what it names still
+// passes the image cache's checks and the launcher's explicit block graph.
+// Without the registry in this process (split mode) the image keeps
+// telling readers to recreate it.
+func backfillDigest(jobs *Env, obj client.Object, job *Job, st ImageStatus, rec record.EventRecorder) {
+	td, ok := jobs.Registry.(tagDigester)
+	if !ok {
+		return
+	}
+	d, err := td.TagDigest(job.Repository, string(obj.GetUID()))
+	if err != nil {
+		rec.Eventf(obj, corev1.EventTypeWarning, "DigestUnknown", "The image was imported by an older version and its digest cannot be read (%v): recreate it", err)
+		return
+	}
+	*st.Digest = d
+	rec.Eventf(obj, corev1.EventTypeNormal, "DigestRecorded", "Recorded the digest %s of an image imported by an older version", d)
 }
