@@ -73,7 +73,6 @@ func TestDiskFromSources(t *testing.T) {
 		disk("bad-sum", shared, fmt.Sprintf("  type: HTTP\n  http: {url: %q, checksum: {sha256: %q}}", base+"/disk.img", strings.Repeat("0", 64))),
 		disk("from-registry", shared, fmt.Sprintf("  type: ContainerImage\n  containerImage:\n    image: %s/username/disk:latest\n    imagePullSecret: {name: registry-creds}\n    caBundle: %s",
 			pullHost, base64.StdEncoding.EncodeToString(caPEM))),
-		disk("uploaded", shared, "  type: Upload"),
 		disk("never-uploaded", shared, "  type: Upload"),
 	} {
 		srv.MustKubectlStdin(m, "apply", "-f", "-")
@@ -188,6 +187,9 @@ spec:
 	})
 
 	t.Run("Upload", func(t *testing.T) {
+		// Made here, not with the others: its upload must start within
+		// the test's short wait (20s), whatever the subtests above took.
+		srv.MustKubectlStdin(disk("uploaded", shared, "  type: Upload"), "apply", "-f", "-")
 		waitLonger(t, srv, "WaitForUserUpload", phase("uploaded")...)
 		if r := get("uploaded", `{.status.conditions[?(@.type=="Ready")].reason}`); r != "WaitForUserUpload" {
 			t.Errorf("Ready reason %q", r)
