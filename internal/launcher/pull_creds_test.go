@@ -1,7 +1,6 @@
 package launcher
 
 import (
-	"archive/tar"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -21,13 +20,10 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/registry"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/empty"
-	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
-	"github.com/google/go-containerregistry/pkg/v1/static"
-	"github.com/google/go-containerregistry/pkg/v1/types"
 
 	"github.com/virtlab/dvp/internal/image"
+	"github.com/virtlab/dvp/internal/image/imagetest"
 )
 
 // TestRunPullsByDigestWithPodCredentials: the launcher authenticates with
@@ -54,15 +50,7 @@ func TestRunPullsByDigestWithPodCredentials(t *testing.T) {
 		t.Fatal(err)
 	}
 	push := func(data []byte) v1.Hash {
-		var buf bytes.Buffer
-		tw := tar.NewWriter(&buf)
-		_ = tw.WriteHeader(&tar.Header{Name: "disk/disk.img", Typeflag: tar.TypeReg, Mode: 0o644, Size: int64(len(data))})
-		_, _ = tw.Write(data)
-		_ = tw.Close()
-		img, err := mutate.AppendLayers(empty.Image, static.NewLayer(buf.Bytes(), types.DockerLayer))
-		if err != nil {
-			t.Fatal(err)
-		}
+		img := imagetest.DiskImage(t, "disk.img", data, "raw", int64(len(data)))
 		if err := remote.Write(ref, img, remote.WithTransport(reg.Client().Transport), remote.WithAuth(&authn.Basic{Username: user, Password: pass})); err != nil {
 			t.Fatal(err)
 		}
