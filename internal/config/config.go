@@ -47,6 +47,16 @@ type Config struct {
 	Accel               Accel          `json:"accel,omitempty"`
 	Upload              Upload         `json:"upload,omitempty"`
 	Import              Import         `json:"import,omitempty"`
+	Network             Network        `json:"network,omitempty"`
+}
+
+// Network holds settings of the machines' network.
+type Network struct {
+	// LeaseRetention is how long a released address stays reserved for the
+	// namespace that held it (a Static VirtualMachineIPAddress there may
+	// claim it again) before its lease is deleted. Default
+	// DefaultLeaseRetention.
+	LeaseRetention Duration `json:"leaseRetention,omitempty"`
 }
 
 // StorageClass is one class served by the local provisioner.
@@ -129,6 +139,8 @@ const (
 	DefaultWebhookPort = 9443
 	DefaultDVCRPort    = 5443
 	DefaultUploadWait  = 15 * time.Minute
+	// DefaultLeaseRetention is upstream's retention of released leases.
+	DefaultLeaseRetention = 10 * time.Minute
 	// DefaultMaxImageSize is import.maxImageSize when unset: above any
 	// cloud or installer image, small enough that one import cannot take
 	// a large data disk.
@@ -219,6 +231,9 @@ func (c *Config) applyDefaults() {
 	}
 	if c.Upload.WaitTimeout.Duration == 0 {
 		c.Upload.WaitTimeout.Duration = DefaultUploadWait
+	}
+	if c.Network.LeaseRetention.Duration == 0 {
+		c.Network.LeaseRetention.Duration = DefaultLeaseRetention
 	}
 	if c.Import.MaxImageSize == "" {
 		c.Import.MaxImageSize = DefaultMaxImageSize
@@ -345,6 +360,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Upload.WaitTimeout.Duration < 0 {
 		add("upload.waitTimeout", "must be positive")
+	}
+	if c.Network.LeaseRetention.Duration < 0 {
+		add("network.leaseRetention", "must be positive")
 	}
 	if q, err := resource.ParseQuantity(c.Import.MaxImageSize); err != nil {
 		add("import.maxImageSize", "%q is not a size such as 64Gi", c.Import.MaxImageSize)

@@ -158,6 +158,9 @@ func Run(ctx context.Context, o Options, ready chan<- struct{}) error {
 	if err := setupMachineControllers(mgr, o); err != nil {
 		return err
 	}
+	if err := setupAddressControllers(mgr, o.Config); err != nil {
+		return err
+	}
 
 	errc := make(chan error, 1)
 	go func() { errc <- mgr.Start(ctx) }()

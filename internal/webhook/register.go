@@ -51,7 +51,7 @@ func Register(srv ctrlwebhook.Server, scheme *runtime.Scheme, reader client.Read
 		"/validate-virtualmachine":          admission.WithValidator[*v1alpha2.VirtualMachine](scheme, &vmValidator{reader: reader}),
 		"/mutate-virtualmachine":            &admission.Webhook{Handler: &vmDefaulter{reader: reader}},
 		"/validate-virtualmachineclass":     admission.WithValidator[*v1alpha2.VirtualMachineClass](scheme, &classValidator{reader: reader}),
-		"/validate-virtualmachineipaddress": admission.WithValidator[*v1alpha2.VirtualMachineIPAddress](scheme, newIPAddressValidator(cfg)),
+		"/validate-virtualmachineipaddress": admission.WithValidator[*v1alpha2.VirtualMachineIPAddress](scheme, newIPAddressValidator(cfg, reader)),
 	}
 	for _, h := range hooks {
 		var handler http.Handler = handlers[h.path]

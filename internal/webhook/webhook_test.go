@@ -82,13 +82,13 @@ func ip(typ v1alpha2.VirtualMachineIPAddressType, static string, phase v1alpha2.
 }
 
 func TestIPAddress(t *testing.T) {
-	v := newIPAddressValidator(&config.Config{VirtualMachineCIDRs: []string{"10.66.10.0/24", "10.66.20.0/30"}})
+	v := newIPAddressValidator(&config.Config{VirtualMachineCIDRs: []string{"10.66.10.0/24", "10.66.20.0/30"}}, nil)
 	ctx := context.Background()
 	static, auto := v1alpha2.VirtualMachineIPAddressTypeStatic, v1alpha2.VirtualMachineIPAddressTypeAuto
 	for _, tc := range []struct {
 		addr, want string
 	}{
-		{"10.66.10.20", ""}, {"10.66.20.1", ""}, {"10.66.20.2", ""},
+		{"10.66.10.20", ""}, {"10.66.20.2", ""}, {"10.66.20.1", "gateway of 10.66.20.0/30"}, {"10.66.10.1", "gateway"},
 		{"10.66.10.0", "out of the valid range"}, {"10.66.10.255", "out of the valid range"}, {"10.66.20.3", "out of the valid range"},
 		{"192.168.0.1", "out of the valid range"}, {"10.66.10", "must be an IPv4 address"}, {"fd00::1", "must be an IPv4 address"},
 	} {
@@ -97,20 +97,26 @@ func TestIPAddress(t *testing.T) {
 	}
 	_, err := v.ValidateCreate(ctx, ip(auto, "", "", ""))
 	wantErr(t, "auto", err, "")
+	_, err = v.ValidateCreate(ctx, ip(auto, "10.66.10.20", "", ""))
+	wantErr(t, "auto with an address", err, "The 'Static IP' field is set for the ip IP address with the 'Auto' type")
+	_, err = v.ValidateCreate(ctx, ip(static, "", "", ""))
+	wantErr(t, "static without an address", err, "the 'Static IP' field should be set")
 
 	bound := v1alpha2.VirtualMachineIPAddressPhaseBound
 	_, err = v.ValidateUpdate(ctx, ip(auto, "", bound, "10.66.10.5"), ip(static, "10.66.10.5", "", ""))
 	wantErr(t, "pin the bound address", err, "")
 	_, err = v.ValidateUpdate(ctx, ip(auto, "", bound, "10.66.10.5"), ip(static, "10.66.10.6", "", ""))
-	wantErr(t, "pin another address", err, "type cannot be changed")
+	wantErr(t, "pin another address", err, "can't change current IP 10.66.10.5 to the specified 10.66.10.6")
 	_, err = v.ValidateUpdate(ctx, ip(static, "10.66.10.5", bound, "10.66.10.5"), ip(static, "10.66.10.7", "", ""))
-	wantErr(t, "change a bound static address", err, "cannot be changed")
+	wantErr(t, "change a bound static address", err, "only type change Auto->Static is allowed")
+	_, err = v.ValidateUpdate(ctx, ip(static, "10.66.10.5", bound, "10.66.10.5"), ip(auto, "", "", ""))
+	wantErr(t, "static back to auto", err, "type cannot be changed")
 	_, err = v.ValidateUpdate(ctx, ip(static, "10.66.10.5", "", ""), ip(static, "10.66.10.7", "", ""))
 	wantErr(t, "change before bound", err, "")
 
-	unconfigured := newIPAddressValidator(&config.Config{})
+	unconfigured := newIPAddressValidator(&config.Config{}, nil)
 	_, err = unconfigured.ValidateCreate(ctx, ip(auto, "", "", ""))
-	wantErr(t, "no CIDRs", err, "virtualMachineCIDRs is not configured")
+	wantErr(t, "no CIDRs", err, "virtualMachineCIDRs setting is not configured")
 }
 
 func TestReservedMeta(t *testing.T) {
