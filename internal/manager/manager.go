@@ -158,7 +158,7 @@ func Run(ctx context.Context, o Options, ready chan<- struct{}) error {
 	if err := setupMachineControllers(mgr, o); err != nil {
 		return err
 	}
-	if err := setupAddressControllers(mgr, o.Config); err != nil {
+	if err := setupAddressControllers(ctx, mgr, o.Config); err != nil {
 		return err
 	}
 
