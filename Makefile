@@ -49,10 +49,14 @@ run: deps build kubectl
 	@echo "Starting dvp; once ready: export KUBECONFIG=$(DATA_DIR)/kubeconfig"
 	./bin/dvp server --data-dir $(DATA_DIR) --config $(CONFIG)
 
+# api/ is its own Go module (github.com/virtlab/dvp/api): ./... from the root
+# does not reach it, so test, unit and vet also run inside it.
 test: build kubectl
+	cd api && $(GO) test -count=1 $(GOFLAGS_TEST) ./...
 	PATH="$(CURDIR)/bin:$$PATH" DVP_BIN_DIR=$(CURDIR)/bin $(GO) test -count=1 -timeout $(TEST_TIMEOUT) $(GOFLAGS_TEST) ./...
 
 unit:
+	cd api && $(GO) test -count=1 ./...
 	$(GO) test -count=1 -timeout 10m $$($(GO) list ./... | grep -v /test/)
 
 e2e: build kubectl
@@ -68,6 +72,7 @@ verify:
 
 vet:
 	$(GO) vet ./...
+	cd api && $(GO) vet ./...
 
 # A short run of every fuzz target (FUZZTIME per target, default 10s).
 fuzz:

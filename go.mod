@@ -16,6 +16,7 @@ require (
 	github.com/spf13/cobra v1.10.2
 	github.com/spf13/pflag v1.0.10
 	github.com/ulikunitz/xz v0.5.17
+	github.com/virtlab/dvp/api v0.0.0
 	github.com/virtual-kubelet/virtual-kubelet v1.14.1
 	go.etcd.io/etcd/server/v3 v3.7.0
 	golang.org/x/sys v0.48.0
@@ -228,6 +229,10 @@ require (
 	sigs.k8s.io/randfill v1.0.0 // indirect
 	sigs.k8s.io/structured-merge-diff/v6 v6.4.2 // indirect
 )
+
+// The API types are their own module (api/go.mod) so that clients can import them
+// without Kubernetes itself; the platform builds against the copy in this tree.
+replace github.com/virtlab/dvp/api => ./api
 
 replace (
 	k8s.io/api => k8s.io/api v0.37.2

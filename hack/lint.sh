@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# go vet and staticcheck over the whole module (make verify runs this).
+# go vet and staticcheck over both modules, the platform's and api/'s (make
+# verify runs this).
 # staticcheck is installed from the Go module proxy at a pinned version into
 # .cache/bin, so a fresh machine needs nothing but Go.
 set -euo pipefail
@@ -12,7 +13,10 @@ if ! [ -x "${bin}/staticcheck" ] || ! "${bin}/staticcheck" -version 2>/dev/null 
 	echo ">> installing staticcheck ${STATICCHECK_VERSION}"
 	GOBIN="${bin}" "${GO}" install "honnef.co/go/tools/cmd/staticcheck@${STATICCHECK_VERSION}"
 fi
-echo ">> go vet"
-"${GO}" vet ./...
-echo ">> staticcheck"
-"${bin}/staticcheck" ./...
+# api/ is its own module, so ./... from the root does not reach it.
+for mod in . api; do
+	echo ">> go vet (${mod})"
+	(cd "${mod}" && "${GO}" vet ./...)
+	echo ">> staticcheck (${mod})"
+	(cd "${mod}" && "${bin}/staticcheck" ./...)
+done

@@ -8,6 +8,8 @@ import (
 // ClusterVirtualImage is a disk or ISO image available to every namespace. Its data
 // is always kept in the platform's container registry (DVCR).
 //
+// +genclient
+// +genclient:nonNamespaced
 // +kubebuilder:object:root=true
 // +kubebuilder:subresource:status
 // +kubebuilder:resource:scope=Cluster,shortName=cvi,categories=virtualization-cluster

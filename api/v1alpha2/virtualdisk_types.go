@@ -8,6 +8,7 @@ import (
 
 // VirtualDisk is a writable disk of a virtual machine, backed by a PVC.
 //
+// +genclient
 // +kubebuilder:object:root=true
 // +kubebuilder:subresource:status
 // +kubebuilder:resource:shortName=vd,categories=virtualization

@@ -7,6 +7,7 @@ import (
 
 // VirtualImage is a disk or ISO image available in its own namespace.
 //
+// +genclient
 // +kubebuilder:object:root=true
 // +kubebuilder:subresource:status
 // +kubebuilder:resource:shortName=vi,categories=virtualization

@@ -9,6 +9,7 @@ import (
 
 // VirtualMachine is a virtual machine: its hardware, disks, placement and run policy.
 //
+// +genclient
 // +kubebuilder:object:root=true
 // +kubebuilder:subresource:status
 // +kubebuilder:resource:shortName=vm,categories=all;virtualization

@@ -7,6 +7,7 @@ import (
 // VirtualMachineBlockDeviceAttachment attaches a disk or image to a running machine
 // (hotplug). Deleting it detaches the device.
 //
+// +genclient
 // +kubebuilder:object:root=true
 // +kubebuilder:subresource:status
 // +kubebuilder:resource:shortName=vmbda,categories=virtualization

@@ -14,6 +14,8 @@ const AnnotationDefaultVirtualMachineClass = "virtualmachineclass.virtualization
 // VirtualMachineClass describes a family of machines: CPU model, allowed sizes and
 // placement.
 //
+// +genclient
+// +genclient:nonNamespaced
 // +kubebuilder:object:root=true
 // +kubebuilder:subresource:status
 // +kubebuilder:resource:scope=Cluster,shortName=vmc;vmclass,categories=virtualization-cluster

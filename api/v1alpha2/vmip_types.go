@@ -7,6 +7,7 @@ import (
 // VirtualMachineIPAddress reserves an IP address from the module's
 // virtualMachineCIDRs for a machine in the same namespace.
 //
+// +genclient
 // +kubebuilder:object:root=true
 // +kubebuilder:subresource:status
 // +kubebuilder:resource:shortName=vmip,categories=virtualization

@@ -7,6 +7,8 @@ import (
 // VirtualMachineIPAddressLease records that an address is taken. Its name is "ip-"
 // followed by the IPv4 address with dots replaced by dashes (e.g. ip-10-66-10-14).
 //
+// +genclient
+// +genclient:nonNamespaced
 // +kubebuilder:object:root=true
 // +kubebuilder:subresource:status
 // +kubebuilder:resource:scope=Cluster,shortName=vmipl;vmiplease,categories=virtualization-cluster

@@ -7,6 +7,7 @@ import (
 // VirtualMachineOperation asks for one action on a machine: start, stop, restart,
 // migrate, evict, restore or clone. Its spec cannot change once created.
 //
+// +genclient
 // +kubebuilder:object:root=true
 // +kubebuilder:subresource:status
 // +kubebuilder:resource:shortName=vmop,categories=virtualization

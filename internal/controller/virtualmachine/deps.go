@@ -11,6 +11,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/virtlab/dvp/api/v1alpha2"
@@ -21,40 +22,10 @@ import (
 	"github.com/virtlab/dvp/internal/sizing"
 )
 
-// plan is everything a start of the machine needs, resolved from the API.
-// A plan that is not ready says why in its condition fields.
-type plan struct {
-	class *v1alpha2.VirtualMachineClass
-
-	classReady   bool
-	classReason  string
-	classMessage string
-
-	devicesReady   bool
-	devicesReason  string
-	devicesMessage string
-
-	provisioningReady   bool
-	provisioningMessage string
-
-	config  launcher.Config
-	volumes []corev1.Volume
-	devices []corev1.VolumeDevice
-	mounts  []corev1.VolumeMount
-	// pullScopes are the DVCR repositories the launcher pulls images
-	// from; the node runtime gives it credentials bound to the pod.
-	pullScopes []image.DVCRScope
-	status     []v1alpha2.BlockDeviceStatusRef
-
-	cores, fraction int
-	sockets         int
-
-	// placing lists disks with a data source on WaitForFirstConsumer
-	// classes that wait for the machine to be placed before their import.
-	placing []string
-}
-
-func (p *plan) ready() bool { return p.classReady && p.devicesReady && p.provisioningReady }
+// reasonWaitingForPlacement is the BlockDevicesReady reason of a disk whose
+// data is written only once the machine is placed; any other wait shows
+// before it, since placing the machine does not help with those.
+const reasonWaitingForPlacement = "WaitingForWaitForFirstConsumerBlockDevicesToBeReady"
 
 const (
 	devicePathPrefix = "/dev/disks/"
@@ -63,21 +34,9 @@ const (
 	serviceCA        = "/var/run/secrets/kubernetes.io/serviceaccount/ca.crt"
 )
 
-func (r *Reconciler) plan(ctx context.Context, vm *v1alpha2.VirtualMachine) (*plan, error) {
-	p := &plan{}
-	if err := r.resolveClass(ctx, vm, p); err != nil {
-		return nil, err
-	}
-	if err := r.resolveDevices(ctx, vm, p); err != nil {
-		return nil, err
-	}
-	if err := r.resolveProvisioning(ctx, vm, p); err != nil {
-		return nil, err
-	}
-	return p, nil
-}
-
-func (r *Reconciler) resolveClass(ctx context.Context, vm *v1alpha2.VirtualMachine, p *plan) error {
+// reconcileClass finds the machine's class and, from its sizing policy,
+// the core fraction the machine gets.
+func (r *Reconciler) reconcileClass(ctx context.Context, vm *v1alpha2.VirtualMachine, p *plan) (ctrl.Result, error) {
 	p.cores = int(vm.Spec.CPU.Cores)
 	p.sockets = int(sizing.Sockets(vm.Spec.CPU.Cores))
 	p.fraction = 100
@@ -88,16 +47,16 @@ func (r *Reconciler) resolveClass(ctx context.Context, vm *v1alpha2.VirtualMachi
 	err := r.Client.Get(ctx, client.ObjectKey{Name: vm.Spec.VirtualMachineClassName}, class)
 	switch {
 	case apierrors.IsNotFound(err):
-		p.classReason, p.classMessage = "VirtualMachineClassNotReady", fmt.Sprintf("VirtualMachineClass %q not found", vm.Spec.VirtualMachineClassName)
-		return nil
+		p.classChecked = true
+		return ctrl.Result{}, nil
 	case err != nil:
-		return err
+		return ctrl.Result{}, fmt.Errorf("reading VirtualMachineClass %s: %w", vm.Spec.VirtualMachineClassName, err)
 	}
-	p.class, p.classReady, p.classReason = class, true, "VirtualMachineClassReady"
+	p.class, p.classChecked = class, true
 	if pol := sizing.PolicyFor(class, vm.Spec.CPU.Cores); pol != nil {
 		p.fraction = sizing.EffectiveCoreFraction(pol, vm.Spec.CPU.CoreFraction)
 	}
-	return nil
+	return ctrl.Result{}, nil
 }
 
 // bootOrdered returns the block device references in boot order: explicit
@@ -118,13 +77,19 @@ func bootOrdered(refs []v1alpha2.BlockDeviceSpecRef) []v1alpha2.BlockDeviceSpecR
 	return out
 }
 
-func (r *Reconciler) resolveDevices(ctx context.Context, vm *v1alpha2.VirtualMachine, p *plan) error {
-	p.devicesReady, p.devicesReason = true, "BlockDevicesReady"
-	notReady := func(reason, msg string) {
-		if p.devicesReady || p.devicesReason == "WaitingForWaitForFirstConsumerBlockDevicesToBeReady" {
-			p.devicesReady, p.devicesReason, p.devicesMessage = false, reason, msg
-		}
+// reconcileDevices resolves the machine's disks and images into the
+// launcher's volumes and disks, and records what each one that cannot be
+// used yet waits for.
+func (r *Reconciler) reconcileDevices(ctx context.Context, vm *v1alpha2.VirtualMachine, p *plan) (ctrl.Result, error) {
+	if err := r.resolveDevices(ctx, vm, p); err != nil {
+		return ctrl.Result{}, err
 	}
+	p.devicesChecked = true
+	return ctrl.Result{}, nil
+}
+
+func (r *Reconciler) resolveDevices(ctx context.Context, vm *v1alpha2.VirtualMachine, p *plan) error {
+	notReady := func(reason, msg string) { p.deviceWaits = append(p.deviceWaits, wait{reason: reason, message: msg}) }
 	for i, ref := range bootOrdered(vm.Spec.BlockDeviceRefs) {
 		order := i + 1
 		st := v1alpha2.BlockDeviceStatusRef{Kind: ref.Kind, Name: ref.Name, Target: target(i), BootOrder: &order}
@@ -135,10 +100,10 @@ func (r *Reconciler) resolveDevices(ctx context.Context, vm *v1alpha2.VirtualMac
 			err := r.Client.Get(ctx, client.ObjectKey{Namespace: vm.Namespace, Name: ref.Name}, vd)
 			if apierrors.IsNotFound(err) {
 				notReady("BlockDevicesNotReady", fmt.Sprintf("VirtualDisk %q not found", ref.Name))
-				p.status = append(p.status, st)
+				p.deviceStatus = append(p.deviceStatus, st)
 				continue
 			} else if err != nil {
-				return err
+				return fmt.Errorf("reading VirtualDisk %s: %w", ref.Name, err)
 			}
 			st.Size = vd.Status.Capacity
 			claim := vd.Status.Target.PersistentVolumeClaim
@@ -151,7 +116,7 @@ func (r *Reconciler) resolveDevices(ctx context.Context, vm *v1alpha2.VirtualMac
 				// Its data must be written before the machine boots, on
 				// the node the machine will run on: a placement pod with
 				// the machine's constraints binds the volume first.
-				notReady("WaitingForWaitForFirstConsumerBlockDevicesToBeReady",
+				notReady(reasonWaitingForPlacement,
 					fmt.Sprintf("VirtualDisk %q is provisioned where the machine is placed; placing the machine to import its data there", ref.Name))
 				p.placing = append(p.placing, ref.Name)
 			default:
@@ -160,19 +125,19 @@ func (r *Reconciler) resolveDevices(ctx context.Context, vm *v1alpha2.VirtualMac
 					phase = "Pending"
 				}
 				notReady("BlockDevicesNotReady", fmt.Sprintf("waiting for VirtualDisk %q to be Ready (now %s)", ref.Name, phase))
-				p.status = append(p.status, st)
+				p.deviceStatus = append(p.deviceStatus, st)
 				continue
 			}
 			if c := meta.FindStatusCondition(vd.Status.Conditions, string(v1alpha2.VirtualDiskConditionInUse)); c != nil &&
 				c.Status == metav1.ConditionTrue && c.Reason == string(v1alpha2.VirtualDiskReasonUsedForImageCreation) {
 				notReady("BlockDevicesNotReady", fmt.Sprintf("VirtualDisk %q is being read to make an image; the machine starts when that is done", ref.Name))
-				p.status = append(p.status, st)
+				p.deviceStatus = append(p.deviceStatus, st)
 				continue
 			}
 			vol := "vd-" + ref.Name
 			thin, err := r.thinClone(ctx, vm.Namespace, claim)
 			if err != nil {
-				return err
+				return fmt.Errorf("reading PersistentVolumeClaim %s: %w", claim, err)
 			}
 			p.volumes = append(p.volumes, corev1.Volume{Name: vol, VolumeSource: corev1.VolumeSource{
 				PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: claim}}})
@@ -191,16 +156,16 @@ func (r *Reconciler) resolveDevices(ctx context.Context, vm *v1alpha2.VirtualMac
 			ref2, ok, msg := importjob.ResolveImageRef(ctx, r.Client, string(ref.Kind), vm.Namespace, ref.Name)
 			if !ok {
 				notReady("BlockDevicesNotReady", msg)
-				p.status = append(p.status, st)
+				p.deviceStatus = append(p.deviceStatus, st)
 				continue
 			}
 			size, cdrom, err := r.imageFacts(ctx, vm.Namespace, ref)
 			if err != nil {
-				return err
+				return fmt.Errorf("reading %s %s: %w", ref.Kind, ref.Name, err)
 			}
 			if r.DVCR == nil {
 				notReady("BlockDevicesNotReady", "images cannot be attached: this controller has no access to DVCR")
-				p.status = append(p.status, st)
+				p.deviceStatus = append(p.deviceStatus, st)
 				continue
 			}
 			st.Size = importjob.HumanBytes(size)
@@ -214,7 +179,7 @@ func (r *Reconciler) resolveDevices(ctx context.Context, vm *v1alpha2.VirtualMac
 			disk.CDROM, disk.ReadOnly = cdrom, true
 		}
 		st.Attached = false
-		p.status = append(p.status, st)
+		p.deviceStatus = append(p.deviceStatus, st)
 		p.config.Disks = append(p.config.Disks, disk)
 	}
 	return nil
@@ -250,8 +215,17 @@ func serial(ref v1alpha2.BlockDeviceSpecRef) string {
 	return fmt.Sprintf("%x", sum[:10])
 }
 
+// reconcileProvisioning resolves the machine's cloud-init user data, or
+// records why it cannot be given to the guest yet.
+func (r *Reconciler) reconcileProvisioning(ctx context.Context, vm *v1alpha2.VirtualMachine, p *plan) (ctrl.Result, error) {
+	if err := r.resolveProvisioning(ctx, vm, p); err != nil {
+		return ctrl.Result{}, err
+	}
+	p.provisioningChecked = true
+	return ctrl.Result{}, nil
+}
+
 func (r *Reconciler) resolveProvisioning(ctx context.Context, vm *v1alpha2.VirtualMachine, p *plan) error {
-	p.provisioningReady = true
 	prov := vm.Spec.Provisioning
 	if prov == nil {
 		return nil
@@ -262,19 +236,19 @@ func (r *Reconciler) resolveProvisioning(ctx context.Context, vm *v1alpha2.Virtu
 		ci.UserData = prov.UserData
 	case v1alpha2.ProvisioningTypeUserDataRef:
 		if prov.UserDataRef == nil {
-			p.provisioningReady, p.provisioningMessage = false, "provisioning.userDataRef is not set"
+			p.provisioningWait = "provisioning.userDataRef is not set"
 			return nil
 		}
 		s := &corev1.Secret{}
 		err := r.Client.Get(ctx, client.ObjectKey{Namespace: vm.Namespace, Name: prov.UserDataRef.Name}, s)
 		if apierrors.IsNotFound(err) {
-			p.provisioningReady, p.provisioningMessage = false, fmt.Sprintf("Secret %q of provisioning.userDataRef not found", prov.UserDataRef.Name)
+			p.provisioningWait = fmt.Sprintf("Secret %q of provisioning.userDataRef not found", prov.UserDataRef.Name)
 			return nil
 		} else if err != nil {
-			return err
+			return fmt.Errorf("reading Secret %s: %w", prov.UserDataRef.Name, err)
 		}
 		if _, ok := s.Data["userData"]; !ok {
-			p.provisioningReady, p.provisioningMessage = false, fmt.Sprintf("Secret %q has no key userData (the cloud-init user data goes there)", s.Name)
+			p.provisioningWait = fmt.Sprintf("Secret %q has no key userData (the cloud-init user data goes there)", s.Name)
 			return nil
 		}
 		ci.UserDataFile = userDataDir + "/userData"
@@ -282,7 +256,7 @@ func (r *Reconciler) resolveProvisioning(ctx context.Context, vm *v1alpha2.Virtu
 			Secret: &corev1.SecretVolumeSource{SecretName: s.Name, Items: []corev1.KeyToPath{{Key: "userData", Path: "userData"}}}}})
 		p.mounts = append(p.mounts, corev1.VolumeMount{Name: "cloudinit", MountPath: userDataDir, ReadOnly: true})
 	case v1alpha2.ProvisioningTypeSysprepRef:
-		p.provisioningReady, p.provisioningMessage = false, "Sysprep provisioning is not supported by this platform yet; use UserData or UserDataRef"
+		p.provisioningWait = "Sysprep provisioning is not supported by this platform yet; use UserData or UserDataRef"
 		return nil
 	}
 	p.config.CloudInit = ci

@@ -6,4 +6,8 @@
 // termination message; the decision to start again lives here, not in a
 // loop inside the launcher, so every restart is a fresh pod with its own
 // UID and pending spec changes apply.
+//
+// A reconcile is a plain list of phases (controller.go) that act and record
+// what they found in a plan (plan.go); the status is computed from the plan
+// once, at the end, by the pure functions of status.go.
 package virtualmachine
