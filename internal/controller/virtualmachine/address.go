@@ -6,6 +6,7 @@ import (
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	"sigs.k8s.io/controller-runtime/pkg/log"
@@ -25,6 +26,17 @@ type addressFacts struct {
 	ready   bool
 	reason  string
 	message string
+}
+
+// reconcileAddress records the machine's address facts; the machine does
+// not start until its address is bound (plan.ready).
+func (r *Reconciler) reconcileAddress(ctx context.Context, vm *v1alpha2.VirtualMachine, p *plan) (ctrl.Result, error) {
+	a, err := r.resolveAddress(ctx, vm)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	p.addressChecked, p.address = true, a
+	return ctrl.Result{}, nil
 }
 
 // resolveAddress finds the machine's address resource, making one

@@ -49,6 +49,12 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 	return ctrl.NewControllerManagedBy(mgr).Named("virtualmachine").
 		For(&v1alpha2.VirtualMachine{}).
 		Owns(&corev1.Pod{}).
+		Watches(&v1alpha2.VirtualMachineIPAddress{}, handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, o client.Object) []reconcile.Request {
+			return r.machinesUsing(ctx, o.GetNamespace(), func(vm *v1alpha2.VirtualMachine) bool {
+				return vm.Spec.VirtualMachineIPAddress == o.GetName() || vm.Status.VirtualMachineIPAddress == o.GetName() ||
+					metav1.IsControlledBy(o, vm)
+			})
+		})).
 		Watches(&v1alpha2.VirtualDisk{}, byDevice(v1alpha2.BlockDeviceKindVirtualDisk)).
 		Watches(&v1alpha2.VirtualImage{}, byDevice(v1alpha2.BlockDeviceKindVirtualImage)).
 		Watches(&v1alpha2.ClusterVirtualImage{}, byDevice(v1alpha2.BlockDeviceKindClusterVirtualImage)).
@@ -100,6 +106,7 @@ func (r *Reconciler) phases() []phase {
 		r.reconcileClass,
 		r.reconcileDevices,
 		r.reconcileProvisioning,
+		r.reconcileAddress,
 		r.reconcilePlacement,
 		r.reconcilePower,
 		r.reconcileRestart,
@@ -143,6 +150,7 @@ func (r *Reconciler) updateStatus(vm *v1alpha2.VirtualMachine, p *plan) {
 		v1alpha2.VirtualMachineConditionClassReady,
 		v1alpha2.VirtualMachineConditionBlockDevicesReady,
 		v1alpha2.VirtualMachineConditionProvisioningReady,
+		v1alpha2.VirtualMachineConditionIPAddressReady,
 	} {
 		now := ctrlreconcile.Condition(vm.Status.Conditions, t)
 		if now != nil && waitChanged(ctrlreconcile.Condition(before, t), now.Status == metav1.ConditionTrue, now.Reason, now.Message) {

@@ -42,6 +42,10 @@ type plan struct {
 	provisioningChecked bool
 	provisioningWait    string
 
+	// The machine's address (reconcileAddress).
+	addressChecked bool
+	address        addressFacts
+
 	// powered: reconcilePower ran, so active and run are final and the
 	// machine's run state can be observed.
 	powered bool
@@ -78,5 +82,5 @@ type wait struct {
 
 // ready reports whether everything a start needs is there.
 func (p *plan) ready() bool {
-	return p.class != nil && len(p.deviceWaits) == 0 && p.provisioningWait == ""
+	return p.class != nil && len(p.deviceWaits) == 0 && p.provisioningWait == "" && p.address.ready
 }

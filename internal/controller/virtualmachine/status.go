@@ -72,6 +72,9 @@ func setStatus(vm *v1alpha2.VirtualMachine, p *plan, now metav1.Time) {
 		}
 		setPhase(st, phase, now)
 	}
+	if p.addressChecked {
+		setAddressStatus(vm, p.address)
+	}
 	if p.restartChecked {
 		st.RestartAwaitingChanges = p.changes
 		set(v1alpha2.VirtualMachineConditionAwaitingRestartToApplyConfiguration, restartCondition(p))
