@@ -9,6 +9,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
@@ -133,7 +134,10 @@ func (e *Env) create(ctx context.Context, job *Job) error {
 	if err := controllerutil.SetControllerReference(job.Owner, pod, e.Client.Scheme()); err != nil {
 		return err
 	}
-	if err := e.Client.Create(ctx, pod); err != nil && !apierrors.IsAlreadyExists(err) {
+	switch err := e.Client.Create(ctx, pod); {
+	case err == nil:
+		ctrl.LoggerFrom(ctx).Info("starting import", "source", job.Kind, "pod", job.Name, "repository", job.Repository)
+	case !apierrors.IsAlreadyExists(err):
 		return fmt.Errorf("creating importer pod: %w", err)
 	}
 	return nil
