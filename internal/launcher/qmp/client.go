@@ -186,6 +186,10 @@ func (c *Client) Close() error {
 // response is returned as a wrapped *Error; a connection that ended, as
 // ErrClosed.
 func (c *Client) Execute(ctx context.Context, cmd string, args any) (json.RawMessage, error) {
+	if err := ctx.Err(); err != nil {
+		// Not sent at all: a command QEMU runs must not look abandoned.
+		return nil, fmt.Errorf("QMP %s: %w", cmd, err)
+	}
 	ch := make(chan reply, 1)
 	c.mu.Lock()
 	if c.err != nil {
