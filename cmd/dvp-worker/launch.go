@@ -32,6 +32,9 @@ func runLaunch(ctx context.Context, getenv func(string) string, stdout, stderr i
 		QEMU:            getenv("DVP_QEMU"),
 		QEMUUser:        getenv("DVP_QEMU_USER"),
 	}
+	// DVP_QMP_TRANSCRIPT=1 records the QMP conversation in the run
+	// directory (qmp.log), for debugging one VM.
+	env.QMPTranscript, _ = strconv.ParseBool(getenv("DVP_QMP_TRANSCRIPT"))
 	if env.TerminationLog == "" {
 		env.TerminationLog = resolvePath(root, "/dev/termination-log")
 	}

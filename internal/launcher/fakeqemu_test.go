@@ -1,7 +1,6 @@
 package launcher
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"net"
@@ -10,11 +9,15 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/virtlab/dvp/internal/launcher/qmp"
+	"github.com/virtlab/dvp/internal/launcher/qmp/qmptest"
 )
 
 // The test binary doubles as a scripted QEMU: with DVP_FAKE_QEMU set it
-// serves QMP on qmp.sock in its working directory and plays a scenario,
-// so Run's handling of events is tested without an emulator.
+// serves QMP on qmp.sock in its working directory (a qmptest fake monitor)
+// and plays a scenario, so Run's handling of events is tested without an
+// emulator.
 func TestMain(m *testing.M) {
 	if scenario := os.Getenv("DVP_FAKE_QEMU"); scenario != "" {
 		os.Exit(fakeQEMU(scenario))
@@ -48,79 +51,73 @@ func fakeQEMU(scenario string) int {
 			defer ln.Close()
 		}
 	}
-	ln, err := net.Listen("unix", QMPSocket)
+	srv, err := qmptest.Listen(QMPSocket)
 	if err != nil {
 		os.Stderr.WriteString(err.Error() + "\n")
 		return 1
 	}
-	conn, err := ln.Accept()
-	if err != nil {
-		return 1
+	defer srv.Close()
+	srv.SetVersion(qmp.Version{Major: 7, Minor: 2, Micro: 22, Package: "fake"})
+	exit := make(chan struct{})
+	// Handlers run one at a time, on the session's goroutine: the
+	// variables they share need no lock.
+	status, first, exited := qmp.RunRunning, true, false
+	exitAfter := func(s *qmptest.Session, events ...func()) {
+		s.AfterReply(func() {
+			for _, ev := range events {
+				ev()
+			}
+			if !exited {
+				exited = true
+				close(exit)
+			}
+		})
 	}
-	s := &fakeSession{conn: conn}
-	s.send(map[string]any{"QMP": map[string]any{
-		"version":      map[string]any{"qemu": map[string]int{"major": 7, "minor": 2, "micro": 22}, "package": "fake"},
-		"capabilities": []string{},
-	}})
-	status := "running"
-	sc := bufio.NewScanner(conn)
-	first := true
-	for sc.Scan() {
-		var req struct {
-			Execute   string          `json:"execute"`
-			Arguments json.RawMessage `json:"arguments"`
-			ID        json.RawMessage `json:"id"`
+	shutdown := func(s *qmptest.Session, guest bool, reason string) func() {
+		return func() { s.Event("SHUTDOWN", map[string]any{"guest": guest, "reason": reason}) }
+	}
+	srv.Handle("query-status", func(s *qmptest.Session, _ qmptest.Call) (any, error) {
+		ret := map[string]any{"status": status, "running": status == qmp.RunRunning}
+		if !first {
+			return ret, nil
 		}
-		_ = json.Unmarshal(sc.Bytes(), &req)
-		reply := map[string]any{"id": req.ID, "return": map[string]any{}}
-		var after func() (exit bool)
-		switch req.Execute {
-		case "query-status":
-			reply["return"] = map[string]any{"status": status, "running": status == "running"}
-			if first {
-				first = false
-				after = func() bool {
-					switch scenario {
-					case "shutdown":
-						s.event("SHUTDOWN", map[string]any{"guest": true, "reason": "guest-shutdown"})
-						return true
-					case "reset":
-						s.event("SHUTDOWN", map[string]any{"guest": true, "reason": "guest-reset"})
-						return true
-					case "panic":
-						s.event("GUEST_PANICKED", map[string]any{"action": "pause", "info": map[string]any{"type": "hyper-v"}})
-						s.event("SHUTDOWN", map[string]any{"guest": true, "reason": "guest-panic"})
-						return true
-					case "ioerror":
-						status = "io-error"
-						s.event("BLOCK_IO_ERROR", map[string]any{"device": "", "node-name": "disk0", "operation": "write", "action": "stop", "nospace": true, "reason": "No space left on device"})
-						s.event("STOP", nil)
-					}
-					return false
-				}
-			}
-		case "query-version":
-			reply["return"] = map[string]any{"qemu": map[string]int{"major": 7, "minor": 2, "micro": 22}, "package": "fake"}
-		case "cont":
-			status = "running"
-			after = func() bool { s.event("RESUME", nil); return false }
-		case "system_powerdown":
-			after = func() bool {
-				s.event("POWERDOWN", nil)
-				s.event("SHUTDOWN", map[string]any{"guest": true, "reason": "guest-shutdown"})
-				return true
-			}
-		case "quit":
-			after = func() bool {
-				s.event("SHUTDOWN", map[string]any{"guest": false, "reason": "host-qmp-quit"})
-				return true
-			}
+		first = false
+		switch scenario {
+		case "shutdown":
+			exitAfter(s, shutdown(s, true, "guest-shutdown"))
+		case "reset":
+			exitAfter(s, shutdown(s, true, "guest-reset"))
+		case "panic":
+			exitAfter(s, func() {
+				s.Event("GUEST_PANICKED", map[string]any{"action": "pause", "info": map[string]any{"type": "hyper-v"}})
+			}, shutdown(s, true, "guest-panic"))
+		case "ioerror":
+			s.AfterReply(func() {
+				status = qmp.RunIOError
+				s.Event("BLOCK_IO_ERROR", map[string]any{"device": "", "node-name": "disk0", "operation": "write", "action": "stop", "nospace": true, "reason": "No space left on device"})
+				s.Event("STOP", nil)
+			})
 		}
-		s.send(reply)
-		if after != nil && after() {
-			time.Sleep(50 * time.Millisecond)
-			return 0
-		}
+		return ret, nil
+	})
+	srv.Reply("block_resize", nil)
+	srv.Handle("cont", func(s *qmptest.Session, _ qmptest.Call) (any, error) {
+		status = qmp.RunRunning
+		s.AfterReply(func() { s.Event("RESUME", nil) })
+		return nil, nil
+	})
+	srv.Handle("system_powerdown", func(s *qmptest.Session, _ qmptest.Call) (any, error) {
+		exitAfter(s, func() { s.Event("POWERDOWN", nil) }, shutdown(s, true, "guest-shutdown"))
+		return nil, nil
+	})
+	srv.Handle("quit", func(s *qmptest.Session, _ qmptest.Call) (any, error) {
+		exitAfter(s, shutdown(s, false, "host-qmp-quit"))
+		return nil, nil
+	})
+	select {
+	case <-exit:
+		time.Sleep(50 * time.Millisecond)
+	case <-srv.HungUp():
 	}
 	return 0
 }
@@ -154,6 +151,7 @@ func fakeRun(t *testing.T, scenario string, disk bool, during func(runDir string
 		done <- Run(ctx, cfg, RunEnv{
 			RunDir: runDir, TerminationLog: termLog, Stdout: out, Stderr: out,
 			QEMU: os.Args[0], Grace: 5 * time.Second, ResizeInterval: 100 * time.Millisecond,
+			QMPTranscript: true,
 		})
 	}()
 	if during != nil {
@@ -194,7 +192,9 @@ func TestRunOutcomes(t *testing.T) {
 // A disk that runs full pauses the guest (IOError); growing it resizes the
 // disk in QEMU and resumes the guest; a stop request powers it off.
 func TestRunIOErrorAndResume(t *testing.T) {
-	o, _, log := fakeRun(t, "ioerror", true, func(runDir string, cancel func()) {
+	var runDir string
+	o, _, log := fakeRun(t, "ioerror", true, func(dir string, cancel func()) {
+		runDir = dir
 		c := waitCondition(t, runDir, func(c Condition) bool { return c.Reason == StateIOError })
 		if c.Status != "False" || !strings.Contains(c.Message, "disk data") || !strings.Contains(c.Message, "No space left on device") {
 			t.Errorf("IOError condition %+v", c)
@@ -211,6 +211,31 @@ func TestRunIOErrorAndResume(t *testing.T) {
 	}
 	if o.Reason != ReasonHostShutdown || !strings.Contains(o.Message, "the guest powered off") {
 		t.Errorf("outcome %q; log:\n%s", o, log)
+	}
+	// RunEnv.QMPTranscript: every line both ways, in order.
+	tr, err := os.ReadFile(filepath.Join(runDir, QMPTranscriptFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []struct{ dir, has string }{
+		{"<-", `{"QMP":`},
+		{"->", `{"execute":"qmp_capabilities"`},
+		{"->", `{"execute":"query-status"`},
+		{"<-", `"event":"BLOCK_IO_ERROR"`},
+		{"->", `{"execute":"block_resize","arguments":{"node-name":"disk0","size":2097152}`},
+		{"->", `{"execute":"cont"`},
+		{"<-", `"event":"RESUME"`},
+		{"->", `{"execute":"system_powerdown"`},
+		{"<-", `{"data":{"guest":true,"reason":"guest-shutdown"},"event":"SHUTDOWN"`},
+	}
+	lines := strings.Split(string(tr), "\n")
+	for _, w := range want {
+		for len(lines) > 0 && !(strings.Contains(lines[0], "Z "+w.dir+" ") && strings.Contains(lines[0], w.has)) {
+			lines = lines[1:]
+		}
+		if len(lines) == 0 {
+			t.Fatalf("%s %s not in the transcript after the lines before it:\n%s", w.dir, w.has, tr)
+		}
 	}
 }
 

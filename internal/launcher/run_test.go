@@ -14,6 +14,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/virtlab/dvp/internal/launcher/qmp"
 )
 
 type syncBuffer struct {
@@ -356,9 +358,9 @@ func TestArgsAcceptedByQEMU(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 			defer cancel()
 			for {
-				q, err := DialQMP(ctx, filepath.Join(dir, QMPSocket))
+				q, err := qmp.Dial(ctx, filepath.Join(dir, QMPSocket))
 				if err == nil {
-					_, _ = q.Execute(ctx, "quit", nil)
+					_ = q.Quit(ctx)
 					q.Close()
 					break
 				}

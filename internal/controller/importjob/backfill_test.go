@@ -43,7 +43,7 @@ func TestBackfillDigest(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			var digest string
 			rec := record.NewFakeRecorder(4)
-			backfillDigest(&Env{Registry: c.reg}, obj, job, ImageStatus{Digest: &digest}, rec)
+			backfillDigest(context.Background(), &Env{Registry: c.reg}, obj, job, ImageStatus{Digest: &digest}, rec)
 			if digest != c.want {
 				t.Errorf("digest = %q, want %q", digest, c.want)
 			}

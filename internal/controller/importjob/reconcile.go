@@ -6,12 +6,9 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/equality"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/client-go/tools/record"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
 	ctrlreconcile "github.com/virtlab/dvp/internal/controller/reconcile"
 )
@@ -38,8 +35,9 @@ type Image interface {
 }
 
 // ReconcileImage is the whole reconcile of an image kind: finalizer, import
-// job, status, cleanup on deletion. Status is patched once, at the end.
+// job, status, cleanup on deletion. Status is written once, at the end.
 func ReconcileImage(ctx context.Context, c client.Client, jobs *Env, rec record.EventRecorder, img Image) (res ctrl.Result, retErr error) {
+	log := ctrl.LoggerFrom(ctx)
 	obj := img.Object()
 	job := img.Job()
 	job.dvcrAddress = jobs.DVCRAddress
@@ -53,35 +51,23 @@ func ReconcileImage(ctx context.Context, c client.Client, jobs *Env, rec record.
 		if err := jobs.Forget(ctx, job); err != nil {
 			return ctrl.Result{}, err
 		}
-		if controllerutil.RemoveFinalizer(obj, Finalizer) {
-			return ctrl.Result{}, c.Update(ctx, obj)
-		}
-		return ctrl.Result{}, nil
-	}
-	if controllerutil.AddFinalizer(obj, Finalizer) {
-		if err := c.Update(ctx, obj); err != nil {
+		if removed, err := ctrlreconcile.RemoveFinalizer(ctx, c, obj, Finalizer); err != nil || !removed {
 			return ctrl.Result{}, err
 		}
+		log.Info("image deleted with its DVCR repository", "repository", job.Repository)
+		return ctrl.Result{}, nil
+	}
+	if _, err := ctrlreconcile.EnsureFinalizer(ctx, c, obj, Finalizer); err != nil {
+		return ctrl.Result{}, err
 	}
 
-	before := img.StatusValue()
-	defer func() {
-		*img.ObservedGeneration() = obj.GetGeneration()
-		// An update, not a merge patch: a patch carries only changed fields,
-		// and the zero values the printer columns must show (cdrom: false)
-		// would never reach the API. The controller owns the status; a
-		// conflict just requeues.
-		if !equality.Semantic.DeepEqual(before, img.StatusValue()) {
-			if err := c.Status().Update(ctx, obj); err != nil && retErr == nil && !apierrors.IsNotFound(err) {
-				retErr = err
-			}
-		}
-	}()
+	status := ctrlreconcile.SnapshotStatus(c, obj, img.StatusValue, img.ObservedGeneration())
+	defer status.Write(ctx, &retErr)
 	st := img.Status()
 	switch *st.Phase {
 	case "Ready":
 		if st.Digest != nil && *st.Digest == "" {
-			backfillDigest(jobs, obj, job, st, rec)
+			backfillDigest(ctx, jobs, obj, job, st, rec)
 		}
 		// Frozen: admission refuses spec changes. The importer's pod and
 		// Secret go only now that Ready is stored: deleted earlier, a lost
@@ -102,11 +88,13 @@ func ReconcileImage(ctx context.Context, c client.Client, jobs *Env, rec record.
 		}
 		img.ResetStatus()
 		*st.Phase = "Pending"
+		log.Info("import restarted: the spec changed since it failed", "generation", obj.GetGeneration())
 		return ctrl.Result{RequeueAfter: time.Second}, nil
 	}
 	if msg := img.Unsupported(); msg != "" {
 		*st.Phase = "Failed"
 		st.SetReady(false, "ProvisioningFailed", msg)
+		log.Info("image refused", "reason", msg)
 		return ctrl.Result{}, nil
 	}
 	if ui, t := uploadTarget(img); t != nil {
@@ -126,10 +114,12 @@ func ReconcileImage(ctx context.Context, c client.Client, jobs *Env, rec record.
 	url := fmt.Sprintf("%s/%s", jobs.DVCRHost, job.Repository)
 	if msg := st.Apply(out, url); msg != "" {
 		rec.Event(obj, corev1.EventTypeWarning, "ImportFailed", msg)
+		log.Info("import failed", "reason", out.Reason, "message", msg)
 	}
 	switch out.Phase {
 	case Succeeded:
 		rec.Eventf(obj, corev1.EventTypeNormal, "Ready", "Imported a %s image of %s into %s", out.Result.Format, st.Size.Unpacked, url)
+		log.Info("import finished", "format", out.Result.Format, "size", st.Size.Unpacked, "repository", job.Repository)
 		return ctrl.Result{RequeueAfter: 100 * time.Millisecond}, nil
 	case Running, Pending, NotStarted:
 		return ctrl.Result{RequeueAfter: time.Second}, nil
@@ -162,7 +152,7 @@ type tagDigester interface {
 // passes the image cache's checks and the launcher's explicit block graph.
 // Without the registry in this process (split mode) the image keeps
 // telling readers to recreate it.
-func backfillDigest(jobs *Env, obj client.Object, job *Job, st ImageStatus, rec record.EventRecorder) {
+func backfillDigest(ctx context.Context, jobs *Env, obj client.Object, job *Job, st ImageStatus, rec record.EventRecorder) {
 	td, ok := jobs.Registry.(tagDigester)
 	if !ok {
 		return
@@ -174,4 +164,5 @@ func backfillDigest(jobs *Env, obj client.Object, job *Job, st ImageStatus, rec 
 	}
 	*st.Digest = d
 	rec.Eventf(obj, corev1.EventTypeNormal, "DigestRecorded", "Recorded the digest %s of an image imported by an older version", d)
+	ctrl.LoggerFrom(ctx).Info("digest recorded for an image imported by an older version", "digest", d)
 }

@@ -5,10 +5,10 @@ import (
 	"strconv"
 	"strings"
 
-	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/virtlab/dvp/api/v1alpha2"
+	ctrlreconcile "github.com/virtlab/dvp/internal/controller/reconcile"
 )
 
 // ImageStatus points at the status fields VirtualImage and
@@ -35,20 +35,12 @@ const (
 
 // SetDatasource records whether the data source can be read.
 func (s ImageStatus) SetDatasource(ok bool, reason, msg string) {
-	st := metav1.ConditionFalse
-	if ok {
-		st = metav1.ConditionTrue
-	}
-	meta.SetStatusCondition(s.Conditions, metav1.Condition{Type: condDatasource, Status: st, Reason: reason, Message: msg, ObservedGeneration: s.Generation})
+	ctrlreconcile.SetCondition(s.Conditions, s.Generation, condDatasource, ok, reason, msg)
 }
 
 // SetReady records the Ready condition.
 func (s ImageStatus) SetReady(ok bool, reason, msg string) {
-	st := metav1.ConditionFalse
-	if ok {
-		st = metav1.ConditionTrue
-	}
-	meta.SetStatusCondition(s.Conditions, metav1.Condition{Type: condReady, Status: st, Reason: reason, Message: msg, ObservedGeneration: s.Generation})
+	ctrlreconcile.SetCondition(s.Conditions, s.Generation, condReady, ok, reason, msg)
 }
 
 // Apply maps a job outcome onto the status. registryURL is what the image is

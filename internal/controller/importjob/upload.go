@@ -107,6 +107,7 @@ func reconcileUpload(ctx context.Context, c client.Client, jobs *Env, rec record
 // gateway's record to st: phase WaitForUserUpload, Provisioning, Ready (the
 // data is in DVCR) or Failed. registryURL names the target in events.
 func ReconcileUpload(ctx context.Context, c client.Client, rec record.EventRecorder, obj client.Object, st ImageStatus, t *UploadTarget, registryURL string, setURLs func(command string, urls *v1alpha2.ImageUploadURLs)) (ctrl.Result, error) {
+	log := ctrl.LoggerFrom(ctx)
 	u := t.Uploads
 	sec := &corev1.Secret{}
 	err := c.Get(ctx, client.ObjectKey{Namespace: t.Namespace, Name: t.SecretName}, sec)
@@ -126,6 +127,7 @@ func ReconcileUpload(ctx context.Context, c client.Client, rec record.EventRecor
 			}
 			return ctrl.Result{}, fmt.Errorf("creating the upload secret: %w", err)
 		}
+		log.Info("waiting for an upload", "secret", t.SecretName, "wait", u.Wait)
 	} else if err != nil {
 		return ctrl.Result{}, err
 	}
@@ -143,6 +145,7 @@ func ReconcileUpload(ctx context.Context, c client.Client, rec record.EventRecor
 				return ctrl.Result{}, err
 			}
 			*st.Phase = "Pending"
+			log.Info("upload restarted with a new token: the spec changed since it failed", "generation", obj.GetGeneration())
 			return ctrl.Result{RequeueAfter: time.Second}, nil
 		}
 	}
@@ -160,6 +163,7 @@ func ReconcileUpload(ctx context.Context, c client.Client, rec record.EventRecor
 			}
 			return ctrl.Result{}, err
 		}
+		log.Info("upload cut off by a restart: waiting for it again")
 	}
 
 	var out Outcome
@@ -198,6 +202,7 @@ func ReconcileUpload(ctx context.Context, c client.Client, rec record.EventRecor
 		msg := fmt.Sprintf("no upload started within %s: delete and recreate the %s, then upload with the command in status.uploadCommand", u.Wait, t.Kind)
 		if *st.Phase != "Failed" {
 			rec.Event(obj, corev1.EventTypeWarning, "WaitForUserUploadTimeout", msg)
+			log.Info("no upload started in time", "wait", u.Wait)
 		}
 		*st.Phase, *st.DownloadSpeed = "Failed", nil
 		st.SetReady(false, "WaitForUserUploadTimeout", msg)
@@ -239,9 +244,11 @@ func ReconcileUpload(ctx context.Context, c client.Client, rec record.EventRecor
 			reason = "Ready"
 		}
 		rec.Eventf(obj, corev1.EventTypeNormal, reason, "Uploaded a %s image of %s into %s", out.Result.Format, st.Size.Unpacked, registryURL)
+		log.Info("upload finished", "format", out.Result.Format, "size", st.Size.Unpacked, "registryURL", registryURL)
 	case Failed:
 		if msg != "" && !wasFailed {
 			rec.Event(obj, corev1.EventTypeWarning, "UploadFailed", msg)
+			log.Info("upload failed", "reason", out.Reason, "message", msg)
 		}
 	}
 	return ctrl.Result{}, nil

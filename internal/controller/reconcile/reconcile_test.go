@@ -3,6 +3,8 @@ package reconcile
 import (
 	"context"
 	"errors"
+	"strconv"
+	"strings"
 	"testing"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -203,4 +205,44 @@ func controllerutilHas(o client.Object, f string) bool {
 		}
 	}
 	return false
+}
+
+// A disk that needs two finalizers gets them in one write, keeping the one
+// it had.
+func TestEnsureFinalizers(t *testing.T) {
+	ctx := context.Background()
+	start := class(1)
+	start.Finalizers = []string{"a"}
+	cl := newClient(t, start)
+	obj := &v1alpha2.VirtualMachineClass{}
+	if err := cl.Get(ctx, client.ObjectKey{Name: "generic"}, obj); err != nil {
+		t.Fatal(err)
+	}
+	rv := obj.ResourceVersion
+	did, err := EnsureFinalizer(ctx, cl, obj, "a", "b", "c")
+	if err != nil || !did {
+		t.Fatalf("did = %v, err = %v", did, err)
+	}
+	stored := &v1alpha2.VirtualMachineClass{}
+	if err := cl.Get(ctx, client.ObjectKey{Name: "generic"}, stored); err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(stored.Finalizers, ","); got != "a,b,c" || strings.Join(obj.Finalizers, ",") != got {
+		t.Fatalf("stored %v, in memory %v", stored.Finalizers, obj.Finalizers)
+	}
+	if mustAtoi(t, stored.ResourceVersion) != mustAtoi(t, rv)+1 {
+		t.Fatalf("resourceVersion %s -> %s: want one write", rv, stored.ResourceVersion)
+	}
+	if did, err := EnsureFinalizer(ctx, cl, obj, "b", "c"); did || err != nil {
+		t.Fatalf("all present: did = %v, err = %v", did, err)
+	}
+}
+
+func mustAtoi(t *testing.T, s string) int {
+	t.Helper()
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
 }

@@ -7,9 +7,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	storagev1 "k8s.io/api/storage/v1"
-	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/record"
@@ -83,29 +81,22 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.
 	// Until its claim holds the data, a disk from HTTP, a registry or an
 	// upload may have data in DVCR to delete.
 	staging := staged && (pvc == nil || pvc.Annotations[FilledAnnotation] != string(vd.UID))
-	patch := client.MergeFrom(vd.DeepCopy())
-	added := controllerutil.AddFinalizer(vd, Finalizer)
-	if staging && controllerutil.AddFinalizer(vd, importjob.Finalizer) {
-		added = true
+	finalizers := []string{Finalizer}
+	if staging {
+		finalizers = append(finalizers, importjob.Finalizer)
 	}
-	if added {
-		if err := r.Client.Patch(ctx, vd, patch); err != nil {
-			return ctrl.Result{}, err
-		}
+	if _, err := ctrlreconcile.EnsureFinalizer(ctx, r.Client, vd, finalizers...); err != nil {
+		return ctrl.Result{}, err
 	}
-	before := vd.Status.DeepCopy()
+	status := ctrlreconcile.SnapshotStatus(r.Client, vd, func() any { return *vd.Status.DeepCopy() }, &vd.Status.ObservedGeneration)
+	prev := vd.Status.Phase
 	defer func() {
 		if usedForImage(vd) && retErr == nil && res.RequeueAfter == 0 {
 			// Importer pods belong to the image: look again for the end.
 			res.RequeueAfter = 5 * time.Second
 		}
-		observeDurations(vd, before.Phase, time.Now())
-		vd.Status.ObservedGeneration = vd.Generation
-		if !equality.Semantic.DeepEqual(*before, vd.Status) {
-			if err := r.Client.Status().Update(ctx, vd); err != nil && retErr == nil && !apierrors.IsNotFound(err) {
-				retErr = err
-			}
-		}
+		observeDurations(vd, prev, time.Now())
+		status.Write(ctx, &retErr)
 	}()
 	if err := r.observeUsers(ctx, vd); err != nil {
 		return ctrl.Result{}, err
@@ -126,22 +117,22 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.
 		s, ok, msg := r.resolveImage(ctx, vd)
 		if !ok {
 			vd.Status.Phase = v1alpha2.VirtualDiskPhasePending
-			setCondition(vd, v1alpha2.VirtualDiskConditionDatasourceReady, false, string(v1alpha2.VirtualDiskReasonDatasourceIsNotReady), msg)
-			setCondition(vd, v1alpha2.VirtualDiskConditionReady, false, string(v1alpha2.VirtualDiskReasonDatasourceIsNotReady), msg)
+			ctrlreconcile.SetCondition(&vd.Status.Conditions, vd.Generation, v1alpha2.VirtualDiskConditionDatasourceReady, false, string(v1alpha2.VirtualDiskReasonDatasourceIsNotReady), msg)
+			ctrlreconcile.SetCondition(&vd.Status.Conditions, vd.Generation, v1alpha2.VirtualDiskConditionReady, false, string(v1alpha2.VirtualDiskReasonDatasourceIsNotReady), msg)
 			return ctrl.Result{RequeueAfter: 5 * time.Second}, nil
 		}
-		setCondition(vd, v1alpha2.VirtualDiskConditionDatasourceReady, true, "DatasourceReady", "")
+		ctrlreconcile.SetCondition(&vd.Status.Conditions, vd.Generation, v1alpha2.VirtualDiskConditionDatasourceReady, true, "DatasourceReady", "")
 		q, err := diskSize(vd, s)
 		if err != nil {
-			r.failed(vd, err.Error())
+			r.failed(ctx, vd, err.Error())
 			return ctrl.Result{}, nil
 		}
 		src, size = &s, &q
 	} else if vd.Spec.DataSource != nil {
 		vd.Status.Phase = v1alpha2.VirtualDiskPhasePending
-		setCondition(vd, v1alpha2.VirtualDiskConditionDatasourceReady, false, string(v1alpha2.VirtualDiskReasonDatasourceIsNotReady),
+		ctrlreconcile.SetCondition(&vd.Status.Conditions, vd.Generation, v1alpha2.VirtualDiskConditionDatasourceReady, false, string(v1alpha2.VirtualDiskReasonDatasourceIsNotReady),
 			fmt.Sprintf("disks from a %s data source are not supported by this platform yet; blank disks are", vd.Spec.DataSource.Type))
-		setCondition(vd, v1alpha2.VirtualDiskConditionReady, false, string(v1alpha2.VirtualDiskReasonDatasourceIsNotReady), "waiting for a supported data source")
+		ctrlreconcile.SetCondition(&vd.Status.Conditions, vd.Generation, v1alpha2.VirtualDiskConditionReady, false, string(v1alpha2.VirtualDiskReasonDatasourceIsNotReady), "waiting for a supported data source")
 		return ctrl.Result{}, nil
 	}
 
@@ -189,9 +180,10 @@ func (r *Reconciler) reconcileStaged(ctx context.Context, vd *v1alpha2.VirtualDi
 			return res, err
 		}
 		observeDVCRDone(vd, time.Now())
+		ctrl.LoggerFrom(ctx).Info("import into DVCR finished", "unpackedBytes", unpacked)
 		src = stagedImage(vd, unpacked)
 		if size, err = diskSize(vd, src); err != nil {
-			r.failed(vd, err.Error())
+			r.failed(ctx, vd, err.Error())
 			return ctrl.Result{}, nil
 		}
 		if pvc, err = r.ensureClaim(ctx, vd, class, size, nil); err != nil {
@@ -227,7 +219,7 @@ func (r *Reconciler) write(ctx context.Context, vd *v1alpha2.VirtualDisk, pvc *c
 	case err != nil:
 		return false, ctrl.Result{}, err
 	case phase == fillFailed:
-		r.failed(vd, msg)
+		r.failed(ctx, vd, msg)
 		return false, ctrl.Result{}, nil
 	case phase == fillRunning:
 		vd.Status.Phase = v1alpha2.VirtualDiskPhaseProvisioning
@@ -237,7 +229,7 @@ func (r *Reconciler) write(ctx context.Context, vd *v1alpha2.VirtualDisk, pvc *c
 		if progress >= 0 {
 			setProgress(vd, base+min(progress, 99.9)*(100-base)/100)
 		}
-		setCondition(vd, v1alpha2.VirtualDiskConditionReady, false, string(v1alpha2.VirtualDiskReasonProvisioning), "writing the image onto the disk")
+		ctrlreconcile.SetCondition(&vd.Status.Conditions, vd.Generation, v1alpha2.VirtualDiskConditionReady, false, string(v1alpha2.VirtualDiskReasonProvisioning), "writing the image onto the disk")
 		return false, ctrl.Result{RequeueAfter: time.Second}, nil
 	}
 	if src.uid == string(vd.UID) {
@@ -251,12 +243,13 @@ func (r *Reconciler) write(ctx context.Context, vd *v1alpha2.VirtualDisk, pvc *c
 
 // failed marks the disk Failed with msg, with an event when it was not
 // Failed already.
-func (r *Reconciler) failed(vd *v1alpha2.VirtualDisk, msg string) {
+func (r *Reconciler) failed(ctx context.Context, vd *v1alpha2.VirtualDisk, msg string) {
 	if vd.Status.Phase != v1alpha2.VirtualDiskPhaseFailed {
 		r.Recorder.Event(vd, corev1.EventTypeWarning, "ProvisioningFailed", msg)
+		ctrl.LoggerFrom(ctx).Info("disk failed", "reason", msg)
 	}
 	vd.Status.Phase, vd.Status.DownloadSpeed = v1alpha2.VirtualDiskPhaseFailed, nil
-	setCondition(vd, v1alpha2.VirtualDiskConditionReady, false, string(v1alpha2.VirtualDiskReasonProvisioningFailed), msg)
+	ctrlreconcile.SetCondition(&vd.Status.Conditions, vd.Generation, v1alpha2.VirtualDiskConditionReady, false, string(v1alpha2.VirtualDiskReasonProvisioningFailed), msg)
 }
 
 // dropStage deletes the disk's stage-1 leftovers (see forgetStage) and then
@@ -267,18 +260,11 @@ func (r *Reconciler) dropStage(ctx context.Context, vd *v1alpha2.VirtualDisk) er
 			return err
 		}
 	}
-	// Patch a copy: the answer would replace the status this reconcile
-	// is building.
-	cp := vd.DeepCopy()
-	patch := client.MergeFrom(cp.DeepCopy())
-	if !controllerutil.RemoveFinalizer(cp, importjob.Finalizer) {
-		return nil
+	removed, err := ctrlreconcile.RemoveFinalizer(ctx, r.Client, vd, importjob.Finalizer)
+	if removed && err == nil {
+		ctrl.LoggerFrom(ctx).Info("staged import cleaned up", "repository", r.stageJob(vd).Repository)
 	}
-	if err := r.Client.Patch(ctx, cp, patch); err != nil {
-		return client.IgnoreNotFound(err)
-	}
-	vd.Finalizers, vd.ResourceVersion = cp.Finalizers, cp.ResourceVersion
-	return nil
+	return err
 }
 
 // claim is the disk's claim, nil while there is none.
@@ -300,11 +286,11 @@ func (r *Reconciler) observeStorageClass(ctx context.Context, vd *v1alpha2.Virtu
 	class, err := r.storageClass(ctx, vd)
 	if err != nil {
 		vd.Status.Phase = v1alpha2.VirtualDiskPhasePending
-		setCondition(vd, v1alpha2.VirtualDiskConditionStorageClassReady, false, string(v1alpha2.VirtualDiskReasonStorageClassNotReady), err.Error())
-		setCondition(vd, v1alpha2.VirtualDiskConditionReady, false, "StorageClassIsNotReady", err.Error())
+		ctrlreconcile.SetCondition(&vd.Status.Conditions, vd.Generation, v1alpha2.VirtualDiskConditionStorageClassReady, false, string(v1alpha2.VirtualDiskReasonStorageClassNotReady), err.Error())
+		ctrlreconcile.SetCondition(&vd.Status.Conditions, vd.Generation, v1alpha2.VirtualDiskConditionReady, false, "StorageClassIsNotReady", err.Error())
 		return nil, false
 	}
-	setCondition(vd, v1alpha2.VirtualDiskConditionStorageClassReady, true, string(v1alpha2.VirtualDiskReasonStorageClassReady), "")
+	ctrlreconcile.SetCondition(&vd.Status.Conditions, vd.Generation, v1alpha2.VirtualDiskConditionStorageClassReady, true, string(v1alpha2.VirtualDiskReasonStorageClassReady), "")
 	vd.Status.StorageClassName = class.Name
 	return class, true
 }
@@ -365,9 +351,12 @@ func (r *Reconciler) ensureClaim(ctx context.Context, vd *v1alpha2.VirtualDisk, 
 		}
 		return nil, fmt.Errorf("creating PersistentVolumeClaim %s: %w", pvc.Name, err)
 	}
+	log := ctrl.LoggerFrom(ctx).WithValues("pvc", pvc.Name, "storageClass", class.Name, "size", size.String())
 	if clone != nil {
+		log.Info("claim created", "cloneOf", clone.Kind+"/"+clone.Name)
 		r.Recorder.Eventf(vd, corev1.EventTypeNormal, "Provisioning", "Created PersistentVolumeClaim %s on StorageClass %s as a thin clone of %s %s", pvc.Name, class.Name, clone.Kind, clone.Name)
 	} else {
+		log.Info("claim created")
 		r.Recorder.Eventf(vd, corev1.EventTypeNormal, "Provisioning", "Created PersistentVolumeClaim %s on StorageClass %s", pvc.Name, class.Name)
 	}
 	return pvc, nil
@@ -376,27 +365,31 @@ func (r *Reconciler) ensureClaim(ctx context.Context, vd *v1alpha2.VirtualDisk, 
 // observeClaim maps the claim onto the disk, and grows it when the disk's
 // size grew (admission allows only growth).
 func (r *Reconciler) observeClaim(ctx context.Context, vd *v1alpha2.VirtualDisk, class *storagev1.StorageClass, pvc *corev1.PersistentVolumeClaim, want resource.Quantity) (ctrl.Result, error) {
+	log := ctrl.LoggerFrom(ctx)
 	switch pvc.Status.Phase {
 	case corev1.ClaimLost:
+		if vd.Status.Phase != v1alpha2.VirtualDiskPhasePVCLost {
+			log.Info("claim lost its volume", "pvc", pvc.Name)
+		}
 		vd.Status.Phase = v1alpha2.VirtualDiskPhasePVCLost
-		setCondition(vd, v1alpha2.VirtualDiskConditionReady, false, string(v1alpha2.VirtualDiskReasonPVCLost), fmt.Sprintf("PersistentVolumeClaim %s lost its volume", pvc.Name))
+		ctrlreconcile.SetCondition(&vd.Status.Conditions, vd.Generation, v1alpha2.VirtualDiskConditionReady, false, string(v1alpha2.VirtualDiskReasonPVCLost), fmt.Sprintf("PersistentVolumeClaim %s lost its volume", pvc.Name))
 		return ctrl.Result{}, nil
 	case corev1.ClaimBound:
 	default:
 		if msg := pvc.Annotations[storage.RefusedAnnotation]; msg != "" {
-			r.failed(vd, msg)
+			r.failed(ctx, vd, msg)
 			return ctrl.Result{}, nil
 		}
 		if class.VolumeBindingMode != nil && *class.VolumeBindingMode == storagev1.VolumeBindingWaitForFirstConsumer {
 			vd.Status.Phase = v1alpha2.VirtualDiskPhaseWaitForFirstConsumer
 			vd.Status.Progress = "0%"
-			setCondition(vd, v1alpha2.VirtualDiskConditionReady, false, string(v1alpha2.VirtualDiskReasonWaitingForFirstConsumer),
+			ctrlreconcile.SetCondition(&vd.Status.Conditions, vd.Generation, v1alpha2.VirtualDiskConditionReady, false, string(v1alpha2.VirtualDiskReasonWaitingForFirstConsumer),
 				fmt.Sprintf("StorageClass %s provisions the volume when its first consumer (a virtual machine) is scheduled", class.Name))
 			return ctrl.Result{}, nil
 		}
 		vd.Status.Phase = v1alpha2.VirtualDiskPhaseProvisioning
 		vd.Status.Progress = "0%"
-		setCondition(vd, v1alpha2.VirtualDiskConditionReady, false, string(v1alpha2.VirtualDiskReasonProvisioning), "waiting for the volume to be provisioned")
+		ctrlreconcile.SetCondition(&vd.Status.Conditions, vd.Generation, v1alpha2.VirtualDiskConditionReady, false, string(v1alpha2.VirtualDiskReasonProvisioning), "waiting for the volume to be provisioned")
 		return ctrl.Result{RequeueAfter: 2 * time.Second}, nil
 	}
 
@@ -411,27 +404,26 @@ func (r *Reconciler) observeClaim(ctx context.Context, vd *v1alpha2.VirtualDisk,
 			return ctrl.Result{}, fmt.Errorf("growing PersistentVolumeClaim %s: %w", pvc.Name, err)
 		}
 		r.Recorder.Eventf(vd, corev1.EventTypeNormal, "Resizing", "Growing the disk from %s to %s", requested.String(), want.String())
+		log.Info("growing disk", "from", requested.String(), "to", want.String())
 		requested = want
 	}
 	if capacity.Cmp(requested) < 0 {
 		vd.Status.Phase = v1alpha2.VirtualDiskPhaseResizing
-		setCondition(vd, v1alpha2.VirtualDiskConditionResizing, true, string(v1alpha2.VirtualDiskReasonInProgress),
+		ctrlreconcile.SetCondition(&vd.Status.Conditions, vd.Generation, v1alpha2.VirtualDiskConditionResizing, true, string(v1alpha2.VirtualDiskReasonInProgress),
 			fmt.Sprintf("growing from %s to %s", capacity.String(), requested.String()))
 		return ctrl.Result{RequeueAfter: time.Second}, nil
 	}
-	meta.RemoveStatusCondition(&vd.Status.Conditions, string(v1alpha2.VirtualDiskConditionResizing))
-	if vd.Status.Phase != v1alpha2.VirtualDiskPhaseReady {
+	ctrlreconcile.RemoveCondition(&vd.Status.Conditions, v1alpha2.VirtualDiskConditionResizing)
+	switch vd.Status.Phase {
+	case v1alpha2.VirtualDiskPhaseReady:
+	case v1alpha2.VirtualDiskPhaseResizing:
 		r.Recorder.Eventf(vd, corev1.EventTypeNormal, "Ready", "Disk of %s ready on PersistentVolumeClaim %s", vd.Status.Capacity, pvc.Name)
+		log.Info("disk resized", "capacity", vd.Status.Capacity)
+	default:
+		r.Recorder.Eventf(vd, corev1.EventTypeNormal, "Ready", "Disk of %s ready on PersistentVolumeClaim %s", vd.Status.Capacity, pvc.Name)
+		log.Info("disk ready", "capacity", vd.Status.Capacity, "pvc", pvc.Name)
 	}
 	vd.Status.Phase = v1alpha2.VirtualDiskPhaseReady
-	setCondition(vd, v1alpha2.VirtualDiskConditionReady, true, string(v1alpha2.VirtualDiskReasonReady), "")
+	ctrlreconcile.SetCondition(&vd.Status.Conditions, vd.Generation, v1alpha2.VirtualDiskConditionReady, true, string(v1alpha2.VirtualDiskReasonReady), "")
 	return ctrl.Result{}, nil
-}
-
-func setCondition(vd *v1alpha2.VirtualDisk, t v1alpha2.VirtualDiskConditionType, ok bool, reason, msg string) {
-	st := metav1.ConditionFalse
-	if ok {
-		st = metav1.ConditionTrue
-	}
-	meta.SetStatusCondition(&vd.Status.Conditions, metav1.Condition{Type: string(t), Status: st, Reason: reason, Message: msg, ObservedGeneration: vd.Generation})
 }

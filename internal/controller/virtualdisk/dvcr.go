@@ -18,6 +18,7 @@ import (
 
 	"github.com/virtlab/dvp/api/v1alpha2"
 	"github.com/virtlab/dvp/internal/controller/importjob"
+	ctrlreconcile "github.com/virtlab/dvp/internal/controller/reconcile"
 	"github.com/virtlab/dvp/internal/registry"
 	"github.com/virtlab/dvp/internal/upload"
 )
@@ -197,6 +198,7 @@ func (r *Reconciler) importToDVCR(ctx context.Context, vd *v1alpha2.VirtualDisk)
 		}
 		vd.Status.Phase, vd.Status.Progress, vd.Status.DownloadSpeed = v1alpha2.VirtualDiskPhasePending, "0%", nil
 		vd.Status.UploadCommand, vd.Status.ImageUploadURLs = "", nil
+		ctrl.LoggerFrom(ctx).Info("import started over: the data source changed")
 		return ctrl.Result{RequeueAfter: time.Second}, 0, false, nil
 	}
 
@@ -209,8 +211,8 @@ func (r *Reconciler) importToDVCR(ctx context.Context, vd *v1alpha2.VirtualDisk)
 		if r.Uploads == nil || r.Uploads.Gateway == nil {
 			msg := "uploads are not served by this controller (no upload gateway configured)"
 			vd.Status.Phase = v1alpha2.VirtualDiskPhasePending
-			setCondition(vd, v1alpha2.VirtualDiskConditionDatasourceReady, false, string(v1alpha2.VirtualDiskReasonDatasourceIsNotReady), msg)
-			setCondition(vd, v1alpha2.VirtualDiskConditionReady, false, string(v1alpha2.VirtualDiskReasonDatasourceIsNotReady), msg)
+			ctrlreconcile.SetCondition(&vd.Status.Conditions, vd.Generation, v1alpha2.VirtualDiskConditionDatasourceReady, false, string(v1alpha2.VirtualDiskReasonDatasourceIsNotReady), msg)
+			ctrlreconcile.SetCondition(&vd.Status.Conditions, vd.Generation, v1alpha2.VirtualDiskConditionReady, false, string(v1alpha2.VirtualDiskReasonDatasourceIsNotReady), msg)
 			return ctrl.Result{RequeueAfter: 10 * time.Second}, 0, false, nil
 		}
 		if restart {
@@ -242,7 +244,7 @@ func (r *Reconciler) importToDVCR(ctx context.Context, vd *v1alpha2.VirtualDisk)
 	ok, err := importjob.DescribeSource(ctx, r.Client, job, st, src)
 	if err != nil || !ok {
 		applyStage(vd, &stage{phase: stagePending, conditions: s.conditions})
-		setCondition(vd, v1alpha2.VirtualDiskConditionReady, false, string(v1alpha2.VirtualDiskReasonDatasourceIsNotReady), "the data source cannot be read yet: see the DatasourceReady condition")
+		ctrlreconcile.SetCondition(&vd.Status.Conditions, vd.Generation, v1alpha2.VirtualDiskConditionReady, false, string(v1alpha2.VirtualDiskReasonDatasourceIsNotReady), "the data source cannot be read yet: see the DatasourceReady condition")
 		return ctrl.Result{RequeueAfter: 5 * time.Second}, 0, false, err
 	}
 	out, err := r.Jobs.Observe(ctx, job)
@@ -255,7 +257,8 @@ func (r *Reconciler) importToDVCR(ctx context.Context, vd *v1alpha2.VirtualDisk)
 			return ctrl.Result{}, 0, false, err
 		}
 		vd.Status.Phase, vd.Status.DownloadSpeed = v1alpha2.VirtualDiskPhasePending, nil
-		setCondition(vd, v1alpha2.VirtualDiskConditionReady, false, string(v1alpha2.VirtualDiskReasonProvisioningNotStarted), "Importing again: the spec changed since the import failed.")
+		ctrlreconcile.SetCondition(&vd.Status.Conditions, vd.Generation, v1alpha2.VirtualDiskConditionReady, false, string(v1alpha2.VirtualDiskReasonProvisioningNotStarted), "Importing again: the spec changed since the import failed.")
+		ctrl.LoggerFrom(ctx).Info("import restarted: the spec changed since it failed", "generation", vd.Generation)
 		return ctrl.Result{RequeueAfter: time.Second}, 0, false, nil
 	}
 	msg := st.Apply(out, registryURL)
@@ -266,6 +269,7 @@ func (r *Reconciler) importToDVCR(ctx context.Context, vd *v1alpha2.VirtualDisk)
 	case importjob.Failed:
 		if msg != "" && !wasFailed {
 			r.Recorder.Event(vd, corev1.EventTypeWarning, "ImportFailed", msg)
+			ctrl.LoggerFrom(ctx).Info("import failed", "reason", out.Reason, "message", msg)
 		}
 		return ctrl.Result{}, 0, false, nil
 	}

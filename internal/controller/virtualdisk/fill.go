@@ -8,6 +8,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
+	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
@@ -106,6 +107,7 @@ func (r *Reconciler) fill(ctx context.Context, vd *v1alpha2.VirtualDisk, pvc *co
 		if err := r.Client.Patch(ctx, pvc, patch); err != nil {
 			return fillRunning, "", -1, err
 		}
+		ctrl.LoggerFrom(ctx).Info("disk filled", "source", src.ref.Repository, "pvc", pvc.Name)
 		return fillDone, "", 100, r.deleteFill(ctx, vd.Namespace, name)
 	case corev1.PodFailed:
 		var res struct{ Error, Reason string }
@@ -153,6 +155,7 @@ func (r *Reconciler) createFillPod(ctx context.Context, vd *v1alpha2.VirtualDisk
 	if err := r.Client.Create(ctx, pod); err != nil && !apierrors.IsAlreadyExists(err) {
 		return fmt.Errorf("creating importer pod: %w", err)
 	}
+	ctrl.LoggerFrom(ctx).Info("writing the image onto the disk", "pod", name, "source", src.ref.Repository, "pvc", pvc.Name)
 	r.Recorder.Eventf(vd, corev1.EventTypeNormal, "Provisioning", "Writing %s onto PersistentVolumeClaim %s (pod %s)", src.ref.Repository, pvc.Name, name)
 	return nil
 }

@@ -7,9 +7,6 @@ import (
 	"strings"
 	"time"
 
-	"k8s.io/apimachinery/pkg/api/equality"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -17,6 +14,7 @@ import (
 
 	"github.com/virtlab/dvp/api/v1alpha2"
 	"github.com/virtlab/dvp/internal/controller/importjob"
+	ctrlreconcile "github.com/virtlab/dvp/internal/controller/reconcile"
 )
 
 // Finalizer keeps a deleted disk (and its claim, and the data) while a
@@ -67,7 +65,7 @@ func (r *Reconciler) observeUsers(ctx context.Context, vd *v1alpha2.VirtualDisk)
 	}
 	vd.Status.AttachedToVirtualMachines = users
 	if m := mountedBy(users); len(m) > 0 {
-		setCondition(vd, v1alpha2.VirtualDiskConditionInUse, true, string(v1alpha2.VirtualDiskReasonAttachedToVirtualMachine),
+		ctrlreconcile.SetCondition(&vd.Status.Conditions, vd.Generation, v1alpha2.VirtualDiskConditionInUse, true, string(v1alpha2.VirtualDiskReasonAttachedToVirtualMachine),
 			"attached to VirtualMachine "+strings.Join(m, ", "))
 		return nil
 	}
@@ -78,24 +76,25 @@ func (r *Reconciler) observeUsers(ctx context.Context, vd *v1alpha2.VirtualDisk)
 		}
 		if len(pods) > 0 {
 			// Machines wait: a guest writing the disk would tear the image.
-			setCondition(vd, v1alpha2.VirtualDiskConditionInUse, true, string(v1alpha2.VirtualDiskReasonUsedForImageCreation),
+			ctrlreconcile.SetCondition(&vd.Status.Conditions, vd.Generation, v1alpha2.VirtualDiskConditionInUse, true, string(v1alpha2.VirtualDiskReasonUsedForImageCreation),
 				"an image is being made from the disk (pod "+strings.Join(pods, ", ")+"); machines using it start when that is done")
 			return nil
 		}
 	}
-	setCondition(vd, v1alpha2.VirtualDiskConditionInUse, false, string(v1alpha2.VirtualDiskReasonNotInUse), "")
+	ctrlreconcile.SetCondition(&vd.Status.Conditions, vd.Generation, v1alpha2.VirtualDiskConditionInUse, false, string(v1alpha2.VirtualDiskReasonNotInUse), "")
 	return nil
 }
 
 // usedForImage reports whether an image is being made from the disk.
 func usedForImage(vd *v1alpha2.VirtualDisk) bool {
-	c := meta.FindStatusCondition(vd.Status.Conditions, string(v1alpha2.VirtualDiskConditionInUse))
+	c := ctrlreconcile.Condition(vd.Status.Conditions, v1alpha2.VirtualDiskConditionInUse)
 	return c != nil && c.Status == metav1.ConditionTrue && c.Reason == string(v1alpha2.VirtualDiskReasonUsedForImageCreation)
 }
 
 // finalize lets a deleted disk go once no running machine has it attached;
 // until then it stays Terminating and names the machines.
 func (r *Reconciler) finalize(ctx context.Context, vd *v1alpha2.VirtualDisk) (ctrl.Result, error) {
+	log := ctrl.LoggerFrom(ctx)
 	if controllerutil.ContainsFinalizer(vd, importjob.Finalizer) {
 		// Whatever stage it was in: stop the import or upload, delete the
 		// importer pod, the Secrets and the staged copy in DVCR.
@@ -111,19 +110,23 @@ func (r *Reconciler) finalize(ctx context.Context, vd *v1alpha2.VirtualDisk) (ct
 		return ctrl.Result{}, err
 	}
 	if m := mountedBy(users); len(m) > 0 {
-		before := vd.Status.DeepCopy()
+		// Only the status changes here; observedGeneration stays as the
+		// last full reconcile left it.
+		status := ctrlreconcile.SnapshotStatus(r.Client, vd, func() any { return *vd.Status.DeepCopy() }, nil)
+		if vd.Status.Phase != v1alpha2.VirtualDiskPhaseTerminating {
+			log.Info("deletion waits for the machines using the disk", "virtualMachines", m)
+		}
 		vd.Status.Phase = v1alpha2.VirtualDiskPhaseTerminating
 		vd.Status.AttachedToVirtualMachines = users
-		setCondition(vd, v1alpha2.VirtualDiskConditionInUse, true, string(v1alpha2.VirtualDiskReasonAttachedToVirtualMachine),
+		ctrlreconcile.SetCondition(&vd.Status.Conditions, vd.Generation, v1alpha2.VirtualDiskConditionInUse, true, string(v1alpha2.VirtualDiskReasonAttachedToVirtualMachine),
 			fmt.Sprintf("the disk is deleted once VirtualMachine %s no longer uses it", strings.Join(m, ", ")))
-		if !equality.Semantic.DeepEqual(*before, vd.Status) {
-			if err := r.Client.Status().Update(ctx, vd); err != nil && !apierrors.IsNotFound(err) {
-				return ctrl.Result{}, err
-			}
-		}
-		return ctrl.Result{RequeueAfter: 5 * time.Second}, nil
+		var err error
+		status.Write(ctx, &err)
+		return ctrl.Result{RequeueAfter: 5 * time.Second}, err
 	}
-	patch := client.MergeFrom(vd.DeepCopy())
-	controllerutil.RemoveFinalizer(vd, Finalizer)
-	return ctrl.Result{}, client.IgnoreNotFound(r.Client.Patch(ctx, vd, patch))
+	if removed, err := ctrlreconcile.RemoveFinalizer(ctx, r.Client, vd, Finalizer); err != nil || !removed {
+		return ctrl.Result{}, err
+	}
+	log.Info("disk released for deletion", "pvc", vd.Status.Target.PersistentVolumeClaim)
+	return ctrl.Result{}, nil
 }

@@ -3,10 +3,10 @@ package virtualdisk
 import (
 	"time"
 
-	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/virtlab/dvp/api/v1alpha2"
+	ctrlreconcile "github.com/virtlab/dvp/internal/controller/reconcile"
 )
 
 // observeDurations fills status.stats.creationDuration as the disk passes
@@ -33,7 +33,7 @@ func observeDurations(vd *v1alpha2.VirtualDisk, prev v1alpha2.VirtualDiskPhase, 
 		return sum
 	}
 	if d.WaitingForDependencies == nil && vd.Spec.DataSource != nil &&
-		meta.IsStatusConditionTrue(vd.Status.Conditions, string(v1alpha2.VirtualDiskConditionDatasourceReady)) {
+		ctrlreconcile.ConditionTrue(vd.Status.Conditions, v1alpha2.VirtualDiskConditionDatasourceReady) {
 		d.WaitingForDependencies = dur(elapsed)
 	}
 	if d.WaitingForFirstConsumer == nil && prev == v1alpha2.VirtualDiskPhaseWaitForFirstConsumer &&

@@ -7,14 +7,9 @@ import (
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/equality"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/api/meta"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
@@ -58,48 +53,35 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 }
 
 func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.Result, retErr error) {
+	log := ctrl.LoggerFrom(ctx)
 	class := &v1alpha2.VirtualMachineClass{}
 	if err := r.Client.Get(ctx, req.NamespacedName, class); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
-	before := class.Status.DeepCopy()
-	defer func() {
-		class.Status.ObservedGeneration = class.Generation
-		if !equality.Semantic.DeepEqual(*before, class.Status) {
-			if err := r.Client.Status().Update(ctx, class); err != nil && retErr == nil && !apierrors.IsNotFound(err) {
-				retErr = err
-			}
-		}
-	}()
+	status := ctrlreconcile.SnapshotStatus(r.Client, class, func() any { return *class.Status.DeepCopy() }, &class.Status.ObservedGeneration)
+	defer status.Write(ctx, &retErr)
 	users, err := r.users(ctx, class.Name)
 	if err != nil {
 		return ctrl.Result{}, err
 	}
 	if len(users) > 0 {
-		set(class, "InUse", true, "VirtualMachineClassInUse", fmt.Sprintf("used by %d machine(s): %s", len(users), strings.Join(firstN(users, 5), ", ")))
+		ctrlreconcile.SetCondition(&class.Status.Conditions, class.Generation, "InUse", true, "VirtualMachineClassInUse", fmt.Sprintf("used by %d machine(s): %s", len(users), strings.Join(firstN(users, 5), ", ")))
 	} else {
-		meta.RemoveStatusCondition(&class.Status.Conditions, "InUse")
+		ctrlreconcile.RemoveCondition(&class.Status.Conditions, "InUse")
 	}
 	if !class.DeletionTimestamp.IsZero() {
 		class.Status.Phase = v1alpha2.VirtualMachineClassPhaseTerminating
-		if len(users) == 0 && controllerutil.ContainsFinalizer(class, Finalizer) {
-			status := class.Status.DeepCopy()
-			patch := client.MergeFrom(class.DeepCopy())
-			controllerutil.RemoveFinalizer(class, Finalizer)
-			err := r.Client.Patch(ctx, class, patch)
-			class.Status = *status
-			return ctrl.Result{}, client.IgnoreNotFound(err)
+		if len(users) > 0 {
+			return ctrl.Result{}, nil
 		}
-		return ctrl.Result{}, nil
-	}
-	if !controllerutil.ContainsFinalizer(class, Finalizer) {
-		status := class.Status.DeepCopy()
-		patch := client.MergeFrom(class.DeepCopy())
-		controllerutil.AddFinalizer(class, Finalizer)
-		if err := r.Client.Patch(ctx, class, patch); err != nil {
+		if removed, err := ctrlreconcile.RemoveFinalizer(ctx, r.Client, class, Finalizer); err != nil || !removed {
 			return ctrl.Result{}, err
 		}
-		class.Status = *status
+		log.Info("class released for deletion: no machine uses it")
+		return ctrl.Result{}, nil
+	}
+	if _, err := ctrlreconcile.EnsureFinalizer(ctx, r.Client, class, Finalizer); err != nil {
+		return ctrl.Result{}, err
 	}
 	nodes, err := r.suitableNodes(ctx, class)
 	if err != nil {
@@ -109,12 +91,18 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.
 		class.Status.AvailableNodes = nodes
 	}
 	if len(nodes) == 0 {
+		if class.Status.Phase == v1alpha2.VirtualMachineClassPhaseReady {
+			log.Info("class not ready: no node matches it any more")
+		}
 		class.Status.Phase = v1alpha2.VirtualMachineClassPhasePending
-		set(class, "Ready", false, "NoSuitableNodesFound", "no node matches the class's nodeSelector")
+		ctrlreconcile.SetCondition(&class.Status.Conditions, class.Generation, "Ready", false, "NoSuitableNodesFound", "no node matches the class's nodeSelector")
 		return ctrl.Result{}, nil
 	}
+	if class.Status.Phase != v1alpha2.VirtualMachineClassPhaseReady {
+		log.Info("class ready", "nodes", len(nodes))
+	}
 	class.Status.Phase = v1alpha2.VirtualMachineClassPhaseReady
-	set(class, "Ready", true, "SuitableNodesFound", "")
+	ctrlreconcile.SetCondition(&class.Status.Conditions, class.Generation, "Ready", true, "SuitableNodesFound", "")
 	return ctrl.Result{}, nil
 }
 
@@ -189,12 +177,4 @@ func firstN(s []string, n int) []string {
 		return append(s[:n:n], "...")
 	}
 	return s
-}
-
-func set(class *v1alpha2.VirtualMachineClass, t string, ok bool, reason, msg string) {
-	st := metav1.ConditionFalse
-	if ok {
-		st = metav1.ConditionTrue
-	}
-	meta.SetStatusCondition(&class.Status.Conditions, metav1.Condition{Type: t, Status: st, Reason: reason, Message: msg, ObservedGeneration: class.Generation})
 }

@@ -7,9 +7,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/record"
@@ -71,20 +69,15 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.
 	if final(op) || !op.DeletionTimestamp.IsZero() {
 		return ctrl.Result{}, nil
 	}
-	before := op.Status.DeepCopy()
-	defer func() {
-		op.Status.ObservedGeneration = op.Generation
-		if !equality.Semantic.DeepEqual(*before, op.Status) {
-			if err := r.Client.Status().Update(ctx, op); err != nil && retErr == nil && !apierrors.IsNotFound(err) {
-				retErr = err
-			}
-		}
-	}()
+	log := ctrl.LoggerFrom(ctx).WithValues("type", op.Spec.Type, "virtualMachine", op.Spec.VirtualMachineName)
+	status := ctrlreconcile.SnapshotStatus(r.Client, op, func() any { return *op.Status.DeepCopy() }, &op.Status.ObservedGeneration)
+	defer status.Write(ctx, &retErr)
 
 	vm := &v1alpha2.VirtualMachine{}
 	err := r.Reader.Get(ctx, client.ObjectKey{Namespace: op.Namespace, Name: op.Spec.VirtualMachineName}, vm)
 	if apierrors.IsNotFound(err) {
 		fail(op, string(v1alpha2.VirtualMachineOperationReasonVirtualMachineNotFound), fmt.Sprintf("VirtualMachine %s not found", op.Spec.VirtualMachineName))
+		log.Info("operation failed: the machine does not exist")
 		return ctrl.Result{}, nil
 	} else if err != nil {
 		return ctrl.Result{}, err
@@ -95,31 +88,35 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.
 		if err != nil || wait != "" {
 			if wait != "" {
 				op.Status.Phase = v1alpha2.VirtualMachineOperationPhasePending
-				setCondition(op, v1alpha2.VirtualMachineOperationConditionCompleted, false, string(v1alpha2.VirtualMachineOperationReasonNotReadyToBeExecuted), wait)
+				ctrlreconcile.SetCondition(&op.Status.Conditions, op.Generation, v1alpha2.VirtualMachineOperationConditionCompleted, false, string(v1alpha2.VirtualMachineOperationReasonNotReadyToBeExecuted), wait)
 			}
 			return ctrl.Result{RequeueAfter: 2 * time.Second}, err
 		}
 		if ref := applicable(op, vm); ref.Reason != "" {
 			fail(op, ref.Reason, ref.Message)
 			r.Recorder.Event(op, corev1.EventTypeWarning, ref.Reason, ref.Message)
+			log.Info("operation refused", "reason", ref.Reason, "message", ref.Message)
 			return ctrl.Result{}, nil
 		}
 		if err := r.signal(ctx, op, vm); err != nil {
 			return ctrl.Result{}, err
 		}
 		op.Status.Phase = v1alpha2.VirtualMachineOperationPhaseInProgress
-		setCondition(op, v1alpha2.VirtualMachineOperationConditionSignalSent, true, "SignalSentSuccess", "")
-		setCondition(op, v1alpha2.VirtualMachineOperationConditionCompleted, false, string(op.Spec.Type)+"InProgress", "")
+		ctrlreconcile.SetCondition(&op.Status.Conditions, op.Generation, v1alpha2.VirtualMachineOperationConditionSignalSent, true, "SignalSentSuccess", "")
+		ctrlreconcile.SetCondition(&op.Status.Conditions, op.Generation, v1alpha2.VirtualMachineOperationConditionCompleted, false, string(op.Spec.Type)+"InProgress", "")
+		log.Info("operation signalled")
 		return ctrl.Result{RequeueAfter: time.Second}, nil
 	}
 	if r.done(op, vm) {
 		op.Status.Phase = v1alpha2.VirtualMachineOperationPhaseCompleted
-		setCondition(op, v1alpha2.VirtualMachineOperationConditionCompleted, true, "OperationCompleted", "")
+		ctrlreconcile.SetCondition(&op.Status.Conditions, op.Generation, v1alpha2.VirtualMachineOperationConditionCompleted, true, "OperationCompleted", "")
+		log.Info("operation done")
 		return ctrl.Result{}, nil
 	}
 	if msg := abandoned(op, vm.Status.Phase, vm.Annotations[virtualmachine.IntentAnnotation] == virtualmachine.IntentStopped); msg != "" {
 		fail(op, "OperationFailed", msg)
 		r.Recorder.Event(op, corev1.EventTypeWarning, "OperationFailed", msg)
+		log.Info("operation failed", "reason", msg)
 		return ctrl.Result{}, nil
 	}
 	return ctrl.Result{RequeueAfter: 2 * time.Second}, nil
@@ -141,11 +138,12 @@ func (r *Reconciler) takeTurn(ctx context.Context, op *v1alpha2.VirtualMachineOp
 		}
 		if supersedes(op, other) {
 			other.Status.Phase = v1alpha2.VirtualMachineOperationPhaseSuperseded
-			setCondition(other, v1alpha2.VirtualMachineOperationConditionCompleted, true, string(v1alpha2.VirtualMachineOperationReasonSuperseded),
+			ctrlreconcile.SetCondition(&other.Status.Conditions, other.Generation, v1alpha2.VirtualMachineOperationConditionCompleted, true, string(v1alpha2.VirtualMachineOperationReasonSuperseded),
 				fmt.Sprintf("Superseded by %s with type %s", op.Name, op.Spec.Type))
 			if err := r.Client.Status().Update(ctx, other); err != nil {
 				return "", err
 			}
+			ctrl.LoggerFrom(ctx).Info("operation superseded", "superseded", other.Name, "supersededType", other.Spec.Type)
 			continue
 		}
 		return fmt.Sprintf("waiting for operation %s (%s) on VirtualMachine %s to finish", other.Name, other.Spec.Type, op.Spec.VirtualMachineName), nil
@@ -218,6 +216,7 @@ func (r *Reconciler) deleteLaunchers(ctx context.Context, vm *v1alpha2.VirtualMa
 		if err := r.Client.Delete(ctx, pod, opts...); err != nil && !apierrors.IsNotFound(err) {
 			return "", err
 		}
+		ctrl.LoggerFrom(ctx).Info("launcher pod deleted", "pod", pod.Name, "force", force)
 		name = pod.Name
 	}
 	return name, nil
@@ -245,13 +244,5 @@ func (r *Reconciler) done(op *v1alpha2.VirtualMachineOperation, vm *v1alpha2.Vir
 
 func fail(op *v1alpha2.VirtualMachineOperation, reason, msg string) {
 	op.Status.Phase = v1alpha2.VirtualMachineOperationPhaseFailed
-	setCondition(op, v1alpha2.VirtualMachineOperationConditionCompleted, false, reason, msg)
-}
-
-func setCondition(op *v1alpha2.VirtualMachineOperation, t v1alpha2.VirtualMachineOperationConditionType, ok bool, reason, msg string) {
-	st := metav1.ConditionFalse
-	if ok {
-		st = metav1.ConditionTrue
-	}
-	meta.SetStatusCondition(&op.Status.Conditions, metav1.Condition{Type: string(t), Status: st, Reason: reason, Message: msg, ObservedGeneration: op.Generation})
+	ctrlreconcile.SetCondition(&op.Status.Conditions, op.Generation, v1alpha2.VirtualMachineOperationConditionCompleted, false, reason, msg)
 }
