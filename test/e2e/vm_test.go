@@ -96,7 +96,7 @@ func TestVirtualMachineQuickStart(t *testing.T) {
 
 	out := srv.MustKubectl("-n", "vms", "get", "virtualmachine", "-o", "wide")
 	cells := tableCells(out, "linux-vm")
-	for h, w := range map[string]string{"PHASE": "Running", "CORES": "1", "COREFRACTION": "10%", "MEMORY": "1Gi", "NODE": srv.MustKubectl("get", "nodes", "-o", "jsonpath={.items[0].metadata.name}")} {
+	for h, w := range map[string]string{"PHASE": "Running", "IPADDRESS": "10.66.10.2", "CORES": "1", "COREFRACTION": "10%", "MEMORY": "1Gi", "NODE": srv.MustKubectl("get", "nodes", "-o", "jsonpath={.items[0].metadata.name}")} {
 		if cells[h] != w {
 			t.Errorf("column %s = %q, want %q\n%s", h, cells[h], w, out)
 		}

@@ -37,6 +37,9 @@ type harness struct {
 
 func newHarness(t *testing.T, objs ...client.Object) *harness {
 	t.Helper()
+	// Every machine here uses an address that is bound already; addresses
+	// are the vmip controller's, tested in its package.
+	objs = append(objs, boundAddress())
 	c := fake.NewClientBuilder().WithScheme(platform.Scheme()).WithObjects(objs...).
 		WithStatusSubresource(&v1alpha2.VirtualMachine{}).Build()
 	events := record.NewFakeRecorder(100)
@@ -103,7 +106,16 @@ func (h *harness) condition(t v1alpha2.VirtualMachineConditionType) metav1.Condi
 func machine(policy v1alpha2.RunPolicy) *v1alpha2.VirtualMachine {
 	vm := testVM()
 	vm.Generation, vm.UID, vm.Spec.CPU.Cores, vm.Spec.RunPolicy = 1, "uid-m", 1, policy
+	vm.Spec.VirtualMachineIPAddress = "m-ip"
 	return vm
+}
+
+func boundAddress() *v1alpha2.VirtualMachineIPAddress {
+	ip := &v1alpha2.VirtualMachineIPAddress{ObjectMeta: metav1.ObjectMeta{Namespace: "vms", Name: "m-ip"}}
+	ip.Spec.Type = v1alpha2.VirtualMachineIPAddressTypeAuto
+	ip.Status.Address, ip.Status.Phase = "10.66.10.2", v1alpha2.VirtualMachineIPAddressPhaseBound
+	ip.Status.Conditions = []metav1.Condition{{Type: "Bound", Status: metav1.ConditionTrue, Reason: "Bound"}}
+	return ip
 }
 
 func generic() *v1alpha2.VirtualMachineClass {

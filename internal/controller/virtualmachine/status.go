@@ -145,7 +145,7 @@ func runState(vm *v1alpha2.VirtualMachine, p *plan) (v1alpha2.VirtualMachinePhas
 	case p.active == nil && p.run:
 		msg := "waiting for the machine's dependencies"
 		if !p.ready() {
-			msg = firstNonEmpty(classReadyCondition(vm, p).message, blockDevicesCondition(p).message, p.provisioningWait)
+			msg = firstNonEmpty(classReadyCondition(vm, p).message, blockDevicesCondition(p).message, p.provisioningWait, p.address.message)
 		}
 		return v1alpha2.VirtualMachinePhasePending, condition{false, "NotRunning", msg}
 	case p.active == nil:

@@ -188,7 +188,7 @@ func TestRunState(t *testing.T) {
 		want      condition
 	}{
 		{"stopped", &plan{class: ready}, v1alpha2.VirtualMachinePhaseStopped, condition{false, "NotRunning", "the machine is stopped"}},
-		{"about to start", &plan{class: ready, run: true}, v1alpha2.VirtualMachinePhasePending,
+		{"about to start", &plan{class: ready, run: true, address: addressFacts{ready: true}}, v1alpha2.VirtualMachinePhasePending,
 			condition{false, "NotRunning", "waiting for the machine's dependencies"}},
 		{"no class", &plan{run: true, provisioningWait: "later"}, v1alpha2.VirtualMachinePhasePending,
 			condition{false, "NotRunning", `VirtualMachineClass "generic" not found`}},
