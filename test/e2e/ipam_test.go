@@ -159,8 +159,10 @@ func TestIPAddresses(t *testing.T) {
 		}
 		t.Logf("%d addresses bound in %s", n, time.Since(start).Round(time.Millisecond))
 		leases := srv.MustKubectl("get", "vmipl", "-o", "name")
-		if got := strings.Count(leases, "\n") + 1; got != n+2 {
-			t.Errorf("%d leases for %d addresses (+2 of the machines)", got, n)
+		if got := len(strings.Fields(leases)); got != n+2 {
+			t.Errorf("%d leases for %d addresses (+2 of the machines)\n%s\n%s", got, n,
+				srv.MustKubectl("get", "vmipl", "-o", `custom-columns=NAME:.metadata.name,REF:.spec.virtualMachineIPAddressRef.name,UID:.metadata.labels.virtualization\.deckhouse\.io/virtual-machine-ip-address-uid,PHASE:.status.phase`),
+				srv.MustKubectl("get", "vmip", "-A", "-o", `custom-columns=NAME:.metadata.name,ADDR:.status.address,UID:.metadata.uid`))
 		}
 		names := strings.Fields(srv.MustKubectl("-n", "vms", "get", "vmip", "-o", `jsonpath={range .items[*]}{.metadata.name}{" "}{end}`))
 		var many []string
