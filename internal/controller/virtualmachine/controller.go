@@ -150,7 +150,6 @@ func (r *Reconciler) updateStatus(vm *v1alpha2.VirtualMachine, p *plan) {
 		v1alpha2.VirtualMachineConditionClassReady,
 		v1alpha2.VirtualMachineConditionBlockDevicesReady,
 		v1alpha2.VirtualMachineConditionProvisioningReady,
-		v1alpha2.VirtualMachineConditionIPAddressReady,
 	} {
 		now := ctrlreconcile.Condition(vm.Status.Conditions, t)
 		if now != nil && waitChanged(ctrlreconcile.Condition(before, t), now.Status == metav1.ConditionTrue, now.Reason, now.Message) {

@@ -2,7 +2,6 @@ package vmip
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/netip"
 	"time"
@@ -122,29 +121,26 @@ func (r *Reconciler) allocate(ctx context.Context, ip *v1alpha2.VirtualMachineIP
 			taken[a] = true
 		}
 	}
-	for _, n := range r.recentClaims(cached) {
-		if a, ok := ipam.AddrFromLeaseName(n); ok {
-			taken[a] = true
-		}
-	}
 	for range maxAttempts {
-		a, err := r.Pool.FirstFree(taken)
-		if errors.Is(err, ipam.ErrExhausted) {
+		a, ok := r.reserve(taken, cached)
+		if !ok {
 			setBound(ip, false, v1alpha2.VirtualMachineIPAddressReasonLeaseNotFound, fmt.Sprintf(
 				"No free IP address is left in virtualMachineCIDRs (%s: %d addresses, all leased): delete unused VirtualMachineIPAddresses or add a range.",
 				r.Pool, r.Pool.Size()))
 			return nil, ctrl.Result{RequeueAfter: exhaustedRetry}, nil
 		}
 		lease := newLease(ip, a)
-		err = r.Client.Create(ctx, lease)
+		err := r.Client.Create(ctx, lease)
 		if apierrors.IsAlreadyExists(err) {
+			// Another controller won it: it stays reserved (it is taken)
+			// until the cache shows it.
 			taken[a] = true
 			continue
 		}
 		if err != nil {
+			r.unreserve(a)
 			return nil, ctrl.Result{}, fmt.Errorf("creating lease %s: %w", lease.Name, err)
 		}
-		r.remember(lease.Name)
 		log.FromContext(ctx).Info("address allocated", "address", a.String(), "lease", lease.Name)
 		return lease, ctrl.Result{}, nil
 	}
@@ -229,13 +225,11 @@ func newLease(ip *v1alpha2.VirtualMachineIPAddress, a netip.Addr) *v1alpha2.Virt
 	}
 }
 
-// leaseBoundTo: the lease names this address and its controller has seen
-// it so.
+// leaseBoundTo: the lease names this address, by name, namespace and UID.
+// A lease carrying our UID can only have been created or taken over by us
+// (both under the API's concurrency control), so the address need not wait
+// for the lease controller's own Bound, which is for people reading leases.
 func leaseBoundTo(l *v1alpha2.VirtualMachineIPAddressLease, ip *v1alpha2.VirtualMachineIPAddress) bool {
 	ref := l.Spec.VirtualMachineIPAddressRef
-	if ref == nil || ref.Name != ip.Name || ref.Namespace != ip.Namespace {
-		return false
-	}
-	c := ctrlreconcile.Condition(l.Status.Conditions, v1alpha2.VirtualMachineIPAddressLeaseConditionBound)
-	return c != nil && c.Status == metav1.ConditionTrue && c.ObservedGeneration == l.Generation
+	return ref != nil && ref.Name == ip.Name && ref.Namespace == ip.Namespace && l.Labels[LabelIPAddressUID] == string(ip.UID)
 }

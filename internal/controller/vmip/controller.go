@@ -2,6 +2,7 @@ package vmip
 
 import (
 	"context"
+	"net/netip"
 	"sync"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -35,12 +36,18 @@ type Reconciler struct {
 	Recorder record.EventRecorder
 	Pool     *ipam.Pool
 
-	// claimed remembers the addresses this process leased that the cache
-	// may not show yet, so back-to-back allocations do not collide on
-	// them (a collision would be safe, only slower).
+	// claimed holds the lease names this process is creating or created
+	// that the cache may not show yet: a worker reserves its candidate
+	// here before creating the lease, so concurrent workers and
+	// back-to-back allocations pick different addresses (a collision
+	// would be safe, only slower).
 	mu      sync.Mutex
 	claimed map[string]bool
 }
+
+// workers: allocations are reserved in memory before their lease is
+// created, so several run at once without colliding.
+const workers = 4
 
 // SetupWithManager registers the reconciler. Leases and machines change
 // whether an address is bound and attached.
@@ -49,9 +56,7 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 		For(&v1alpha2.VirtualMachineIPAddress{}).
 		Watches(&v1alpha2.VirtualMachineIPAddressLease{}, handler.EnqueueRequestsFromMapFunc(leaseOwner)).
 		Watches(&v1alpha2.VirtualMachine{}, handler.EnqueueRequestsFromMapFunc(machineAddresses)).
-		// One worker: allocations then never race inside one process,
-		// only across processes (split mode), where the lease name decides.
-		WithOptions(controller.Options{MaxConcurrentReconciles: 1}).
+		WithOptions(controller.Options{MaxConcurrentReconciles: workers}).
 		Complete(ctrlreconcile.QuietConflicts(r))
 }
 
@@ -115,7 +120,36 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.
 	return res, err
 }
 
-// remember notes a lease this process created.
+// reserve picks the first address free in the cache (taken) and not
+// reserved by this process, and reserves it; ok is false when none is left.
+func (r *Reconciler) reserve(taken map[netip.Addr]bool, cached map[string]bool) (netip.Addr, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.claimed == nil {
+		r.claimed = map[string]bool{}
+	}
+	all := make(map[netip.Addr]bool, len(taken)+len(r.claimed))
+	for a := range taken {
+		all[a] = true
+	}
+	for n := range r.claimed {
+		if cached[n] {
+			delete(r.claimed, n) // the cache shows it now
+			continue
+		}
+		if a, ok := ipam.AddrFromLeaseName(n); ok {
+			all[a] = true
+		}
+	}
+	a, err := r.Pool.FirstFree(all)
+	if err != nil {
+		return netip.Addr{}, false
+	}
+	r.claimed[ipam.LeaseName(a)] = true
+	return a, true
+}
+
+// remember notes a lease this process created outside reserve.
 func (r *Reconciler) remember(name string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -125,20 +159,11 @@ func (r *Reconciler) remember(name string) {
 	r.claimed[name] = true
 }
 
-// recentClaims returns leases this process created that the cache does
-// not show yet, forgetting those it does.
-func (r *Reconciler) recentClaims(cached map[string]bool) []string {
+// unreserve gives back a reservation whose lease was not created.
+func (r *Reconciler) unreserve(a netip.Addr) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	var out []string
-	for n := range r.claimed {
-		if cached[n] {
-			delete(r.claimed, n)
-			continue
-		}
-		out = append(out, n)
-	}
-	return out
+	delete(r.claimed, ipam.LeaseName(a))
 }
 
 func ignoreAlreadyExists(err error) error {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -227,4 +228,32 @@ func hasMessage(conds []metav1.Condition, part string) bool {
 		}
 	}
 	return false
+}
+
+func TestConcurrentWorkersReserveDistinctAddresses(t *testing.T) {
+	const n = 40
+	var objs []client.Object
+	for i := range n {
+		objs = append(objs, address("vms", fmt.Sprintf("w-%02d", i), i, ""))
+	}
+	e := newEnv(t, objs...)
+	r := e.controller("10.66.10.0/24")
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, _ = r.Reconcile(context.Background(), ctrl.Request{NamespacedName: client.ObjectKey{Namespace: "vms", Name: fmt.Sprintf("w-%02d", i)}})
+		}()
+	}
+	wg.Wait()
+	e.settle(r)
+	seen := map[string]bool{}
+	for i := range n {
+		ip := e.get("vms", fmt.Sprintf("w-%02d", i))
+		if ip.Status.Phase != v1alpha2.VirtualMachineIPAddressPhaseBound || seen[ip.Status.Address] {
+			t.Fatalf("%s: %+v (duplicate: %v)", ip.Name, ip.Status, seen[ip.Status.Address])
+		}
+		seen[ip.Status.Address] = true
+	}
 }
