@@ -10,6 +10,7 @@ import (
 	"k8s.io/client-go/tools/record"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
@@ -67,6 +68,10 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 				return p != nil && p.UserDataRef != nil && p.UserDataRef.Name == o.GetName()
 			})
 		})).
+		// Several machines at once: a reconcile is mostly waiting on API
+		// reads around the cache, and the work queue never hands one
+		// machine to two workers.
+		WithOptions(controller.Options{MaxConcurrentReconciles: 4}).
 		Complete(ctrlreconcile.QuietConflicts(r))
 }
 
