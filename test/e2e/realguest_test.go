@@ -1,6 +1,8 @@
 package e2e
 
 import (
+	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -42,6 +44,32 @@ func TestRealGuestCloudInit(t *testing.T) {
 			t.Errorf("the guest's output lacks %q:\n%s", want, out)
 		}
 	}
+
+	// ssh from the host to the address in the IP column, with a key of the
+	// test's own added next to the seed's (whose private half nobody has).
+	ip := srv.MustKubectl("-n", "vms", "get", "vm", "linux-vm", "-o", "jsonpath={.status.ipAddress}")
+	key := filepath.Join(t.TempDir(), "id_ed25519")
+	if out, err := exec.Command("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", key).CombinedOutput(); err != nil {
+		t.Fatalf("ssh-keygen: %v\n%s", err, out)
+	}
+	pub, err := os.ReadFile(key + ".pub")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out, code := c.Run(t, "echo '"+strings.TrimSpace(string(pub))+"' >> ~/.ssh/authorized_keys && ip -4 -o addr show", time.Minute); code != 0 || !strings.Contains(out, "inet "+ip+"/") {
+		t.Errorf("the guest's addresses do not include its status's %s (exit %d):\n%s", ip, code, out)
+	}
 	_ = c.Send("\x1d")
 	_ = c.wait(t, 30*time.Second)
+	var sshOut []byte
+	for deadline := time.Now().Add(2 * time.Minute); time.Now().Before(deadline); time.Sleep(2 * time.Second) {
+		sshOut, err = srv.Command("ssh", "-i", key, "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
+			"-o", "BatchMode=yes", "-o", "ConnectTimeout=5", "cloud@"+ip, "hostname; id -un").CombinedOutput()
+		if err == nil {
+			break
+		}
+	}
+	if err != nil || !strings.Contains(string(sshOut), "linux-vm") || !strings.Contains(string(sshOut), "cloud") {
+		t.Errorf("ssh cloud@%s: %v\n%s", ip, err, sshOut)
+	}
 }

@@ -71,6 +71,15 @@ func testGuestCannotReachHost(t *testing.T, srv *harness.Server, c *consoleProc)
 		fmt.Sprintf("%s:%d", srv.NodeIP, srv.APIPort),
 		fmt.Sprintf("%s:%d", srv.NodeIP, srv.DVCRPort),
 		fmt.Sprintf("%s:%d", srv.NodeIP, srv.DVCRPort+1),
+		fmt.Sprintf("%s:%d", srv.NodeIP, 9443),  // webhooks and the console API
+		fmt.Sprintf("%s:%d", srv.NodeIP, 10250), // the node API
+		// On the VM network the host is also the gateway.
+		fmt.Sprintf("10.66.10.1:%d", srv.APIPort),
+		fmt.Sprintf("10.66.10.1:%d", srv.EtcdPort),
+		fmt.Sprintf("10.66.10.1:%d", srv.DVCRPort),
+		fmt.Sprintf("10.66.10.1:%d", srv.DVCRPort+1),
+		"10.66.10.1:9443",
+		"10.66.10.1:10250",
 	}
 	for _, target := range targets {
 		host, port, _ := strings.Cut(target, ":")

@@ -120,6 +120,13 @@ func TestVirtualMachineQuickStart(t *testing.T) {
 	if out, code := c.Run(t, "hostname", time.Minute); code != 0 || !strings.Contains(out, "linux-vm") {
 		t.Errorf("in the guest: %q (exit %d)", out, code)
 	}
+	if srv.NetNS != "" {
+		// On the node's VM network the guest took, over DHCP, the address
+		// its status shows.
+		if out, _ := c.Run(t, "ip -4 addr show eth0", time.Minute); !strings.Contains(out, "inet 10.66.10.2/24") {
+			t.Errorf("the guest's address is not 10.66.10.2/24:\n%s", out)
+		}
+	}
 	// A guest whose network is up reaches none of the host's services.
 	testGuestCannotReachHost(t, srv, c)
 	// The seed's resize, online: the guest sees 11Gi without a restart.
