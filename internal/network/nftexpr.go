@@ -40,7 +40,9 @@ func mkrule(parts ...part) rule {
 // one after the other, so one is enough.
 const reg = 1
 
-func compare(op expr.CmpOp, data []byte) *expr.Cmp { return &expr.Cmp{Op: op, Register: reg, Data: data} }
+func compare(op expr.CmpOp, data []byte) *expr.Cmp {
+	return &expr.Cmp{Op: op, Register: reg, Data: data}
+}
 
 // ifname pads an interface name as the kernel stores it (IFNAMSIZ), so
 // the comparison is exact.
@@ -58,9 +60,11 @@ func ifMatch(key expr.MetaKey, word, name string, op expr.CmpOp) part {
 	return part{fmt.Sprintf("%s %s%q", word, sym, name), []expr.Any{&expr.Meta{Key: key, Register: reg}, compare(op, ifname(name))}}
 }
 
-func iifname(name string) part    { return ifMatch(expr.MetaKeyIIFNAME, "iifname", name, expr.CmpOpEq) }
-func oifname(name string) part    { return ifMatch(expr.MetaKeyOIFNAME, "oifname", name, expr.CmpOpEq) }
-func oifnameNot(name string) part { return ifMatch(expr.MetaKeyOIFNAME, "oifname", name, expr.CmpOpNeq) }
+func iifname(name string) part { return ifMatch(expr.MetaKeyIIFNAME, "iifname", name, expr.CmpOpEq) }
+func oifname(name string) part { return ifMatch(expr.MetaKeyOIFNAME, "oifname", name, expr.CmpOpEq) }
+func oifnameNot(name string) part {
+	return ifMatch(expr.MetaKeyOIFNAME, "oifname", name, expr.CmpOpNeq)
+}
 
 // iifnamePrefix compares only the prefix's bytes, which is how nft
 // matches "dvpt*".
