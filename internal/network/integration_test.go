@@ -305,7 +305,10 @@ func TestOverlapInNamespace(t *testing.T) {
 	ipcmd(t, "-n", ns, "link", "set", "uplink", "up")
 	ipcmd(t, "-n", ns, "route", "add", "172.20.0.0/16", "dev", "uplink")
 	check := func(cidr string) (err error) {
-		within(t, ns, func() error { err = CheckOverlap(DefaultBridge, []netip.Prefix{netip.MustParsePrefix(cidr)}); return nil })
+		within(t, ns, func() error {
+			err = CheckOverlap(DefaultBridge, []netip.Prefix{netip.MustParsePrefix(cidr)})
+			return nil
+		})
 		return err
 	}
 	if err := check("10.66.10.0/24"); err == nil || !strings.Contains(err.Error(), "virtualMachineCIDRs 10.66.10.0/24 overlaps the address 10.66.0.9/16 of uplink") {
