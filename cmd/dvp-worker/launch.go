@@ -15,7 +15,8 @@ import (
 
 // runLaunch is `dvp-worker launch`, the d8v-compute container of a VM's
 // launcher pod: it runs the VM described by DVP_LAUNCHER_CONFIG until QEMU
-// exits. Cancelling ctx (SIGTERM, SIGINT) asks the guest to power off
+// exits. A tap NIC without a device name takes DVP_NETWORK_TAP, the tap
+// the node runtime made for the pod. Cancelling ctx (SIGTERM, SIGINT) asks the guest to power off
 // within the pod's grace period (DVP_GRACE_SECONDS, default 60). DVP_ACCEL
 // (auto, kvm, tcg) overrides the configuration's accelerator; DVP_RUN_DIR
 // is where sockets and state go. The termination log (DVP_TERMINATION_LOG)
@@ -66,6 +67,14 @@ func runLaunch(ctx context.Context, getenv func(string) string, stdout, stderr i
 	}
 	if a := getenv("DVP_ACCEL"); a != "" {
 		cfg.Accel = a
+	}
+	// The VM controller cannot know the node's device names: a tap NIC
+	// without one uses the tap the node made for this pod.
+	if n := cfg.Network; n != nil && n.Mode == launcher.NetworkTap && n.Tap == "" {
+		n.Tap = getenv(launcher.TapEnv)
+		if n.Tap == "" {
+			return failLaunch(fmt.Errorf("network mode %s names no tap device and %s is empty: the node did not set up this pod's network", launcher.NetworkTap, launcher.TapEnv))
+		}
 	}
 	if env.RunDir == "" {
 		return failLaunch(fmt.Errorf("DVP_RUN_DIR is empty"))

@@ -24,6 +24,15 @@ func TestLaunchCommandFailures(t *testing.T) {
 		{"bad grace", map[string]string{"DVP_LAUNCHER_CONFIG": "{}", "DVP_GRACE_SECONDS": "soon"}, "LauncherFailed: DVP_GRACE_SECONDS=\"soon\""},
 		{"no run dir", map[string]string{"DVP_LAUNCHER_CONFIG": "{}"}, "LauncherFailed: DVP_RUN_DIR is empty"},
 		{"bad accel", map[string]string{"DVP_LAUNCHER_CONFIG": `{"disks":[]}`, "DVP_ACCEL": "xen", "DVP_RUN_DIR": filepath.Join(root, "run-accel")}, "LauncherFailed: accel \"xen\""},
+		{"tap without a device", map[string]string{
+			"DVP_LAUNCHER_CONFIG": `{"name":"vm","network":{"mode":"tap","mac":"02:00:00:00:00:01"}}`,
+			"DVP_RUN_DIR":         filepath.Join(root, "run-tap"),
+		}, "LauncherFailed: network mode tap names no tap device and DVP_NETWORK_TAP is empty"},
+		{"tap from the node", map[string]string{
+			"DVP_LAUNCHER_CONFIG": `{"name":"vm","cpu":{"type":"Host"},"memoryMiB":64,"network":{"mode":"tap","mac":"02:00:00:00:00:01"},"disks":[{"name":"root","kind":"VirtualDisk","path":"/dev/disks/root"}]}`,
+			"DVP_RUN_DIR":         filepath.Join(root, "run-tap-env"),
+			"DVP_NETWORK_TAP":     "dvpt0123456789",
+		}, "LauncherFailed: disk \"root\""},
 		{"missing disk", map[string]string{
 			"DVP_LAUNCHER_CONFIG": `{"name":"vm","cpu":{"type":"Host"},"memoryMiB":64,"disks":[{"name":"root","kind":"VirtualDisk","path":"/dev/disks/root"}]}`,
 			"DVP_RUN_DIR":         filepath.Join(root, "run-disk"),

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"regexp"
 	"strings"
 	"time"
 
@@ -50,14 +51,29 @@ type Config struct {
 	Network             Network        `json:"network,omitempty"`
 }
 
-// Network holds settings of the machines' network.
+// Network holds settings of the VMs' network on each node: a bridge with
+// the gateway (first usable address) of each of virtualMachineCIDRs, a tap
+// per VM and a DHCP server (docs/design/networking.md).
 type Network struct {
+	// Bridge names the bridge (at most 15 characters). Default dvp-br0.
+	Bridge string `json:"bridge,omitempty"`
+	// NAT masquerades guest traffic leaving the node, so guests reach
+	// what the host reaches. Default true; false keeps guests to each
+	// other.
+	NAT *bool `json:"nat,omitempty"`
+	// DNS servers (IPv4) offered to guests over DHCP. Default: the
+	// nameservers of the host's /etc/resolv.conf that are not loopback
+	// (a guest cannot use the host's loopback resolver).
+	DNS []string `json:"dns,omitempty"`
 	// LeaseRetention is how long a released address stays reserved for the
 	// namespace that held it (a Static VirtualMachineIPAddress there may
 	// claim it again) before its lease is deleted. Default
 	// DefaultLeaseRetention.
 	LeaseRetention Duration `json:"leaseRetention,omitempty"`
 }
+
+// NATEnabled is NAT with its default.
+func (n Network) NATEnabled() bool { return n.NAT == nil || *n.NAT }
 
 // StorageClass is one class served by the local provisioner.
 type StorageClass struct {
@@ -145,7 +161,12 @@ const (
 	// cloud or installer image, small enough that one import cannot take
 	// a large data disk.
 	DefaultMaxImageSize = "256Gi"
+	// DefaultBridge is network.bridge when unset.
+	DefaultBridge = "dvp-br0"
 )
+
+// resolvConf is where the default network.dns comes from.
+const resolvConf = "/etc/resolv.conf"
 
 // Default returns the all-in-one defaults: one address range, one default
 // local StorageClass, one node named after the host, automatic acceleration.
@@ -238,7 +259,36 @@ func (c *Config) applyDefaults() {
 	if c.Import.MaxImageSize == "" {
 		c.Import.MaxImageSize = DefaultMaxImageSize
 	}
+	if c.Network.Bridge == "" {
+		c.Network.Bridge = DefaultBridge
+	}
+	if c.Network.DNS == nil {
+		c.Network.DNS = hostNameservers(resolvConf)
+	}
 }
+
+// hostNameservers are the IPv4 nameservers of a resolv.conf that a guest
+// can use: not loopback (systemd-resolved's 127.0.0.53 and the like).
+func hostNameservers(path string) []string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return []string{}
+	}
+	out := []string{}
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 2 || f[0] != "nameserver" {
+			continue
+		}
+		if ip := net.ParseIP(f[1]); ip != nil && ip.To4() != nil && !ip.IsLoopback() && !ip.IsUnspecified() {
+			out = append(out, ip.To4().String())
+		}
+	}
+	return out
+}
+
+// bridgeNameRE is what a Linux interface name may safely be.
+var bridgeNameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,14}$`)
 
 // Validate checks every key and names the first bad one.
 func (c *Config) Validate() error {
@@ -368,6 +418,20 @@ func (c *Config) Validate() error {
 		add("import.maxImageSize", "%q is not a size such as 64Gi", c.Import.MaxImageSize)
 	} else if q.Value() < 1<<20 {
 		add("import.maxImageSize", "%s is too small: at least 1Mi", c.Import.MaxImageSize)
+	}
+	if !bridgeNameRE.MatchString(c.Network.Bridge) {
+		add("network.bridge", "%q is not an interface name: 1 to 15 letters, digits, '.', '_' or '-'", c.Network.Bridge)
+	} else if strings.HasPrefix(c.Network.Bridge, "dvpt") {
+		add("network.bridge", "%q begins with dvpt, the prefix of the VMs' taps", c.Network.Bridge)
+	}
+	for i, d := range c.Network.DNS {
+		ip := net.ParseIP(d)
+		switch {
+		case ip == nil || ip.To4() == nil:
+			add(fmt.Sprintf("network.dns[%d]", i), "%q is not an IPv4 address", d)
+		case ip.IsLoopback() || ip.IsUnspecified():
+			add(fmt.Sprintf("network.dns[%d]", i), "%s is a loopback address, which guests cannot reach: give the host's upstream resolver", d)
+		}
 	}
 	for i, a := range c.Import.AllowedAddresses {
 		if _, err := image.ParseAllowedAddress(a); err != nil {

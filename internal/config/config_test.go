@@ -111,3 +111,49 @@ func TestImportSettings(t *testing.T) {
 		}
 	}
 }
+
+func TestNetworkSettings(t *testing.T) {
+	c, err := Load("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Network.Bridge != "dvp-br0" || !c.Network.NATEnabled() || c.Network.DNS == nil {
+		t.Errorf("defaults %+v", c.Network)
+	}
+	c, err = load(t, "network: {bridge: vmbr1, nat: false, dns: [192.0.2.53]}\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Network.Bridge != "vmbr1" || c.Network.NATEnabled() || len(c.Network.DNS) != 1 {
+		t.Errorf("parsed %+v", c.Network)
+	}
+	if c, err = load(t, "network: {dns: []}\n"); err != nil || len(c.Network.DNS) != 0 {
+		t.Errorf("an empty dns list is no DNS, not the default: %v %v", c.Network.DNS, err)
+	}
+	for content, want := range map[string]string{
+		"network: {bridge: a-bridge-name-too-long}\n": `network.bridge: "a-bridge-name-too-long" is not an interface name`,
+		"network: {bridge: \"br 0\"}\n":               "network.bridge",
+		"network: {bridge: dvpt0}\n":                  "begins with dvpt",
+		"network: {dns: [dns.example]}\n":             `network.dns[0]: "dns.example" is not an IPv4 address`,
+		"network: {dns: [192.0.2.1, 127.0.0.53]}\n":   "network.dns[1]: 127.0.0.53 is a loopback address",
+		"network: {nat: maybe}\n":                     "nat",
+	} {
+		if _, err := load(t, content); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%q: error %v, want %q", content, err, want)
+		}
+	}
+}
+
+func TestHostNameservers(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "resolv.conf")
+	if err := os.WriteFile(p, []byte("# generated\nnameserver 127.0.0.53\nnameserver 192.0.2.1\nsearch example\nnameserver 2001:db8::1\nnameserver 198.51.100.7 # second\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	got := hostNameservers(p)
+	if len(got) != 2 || got[0] != "192.0.2.1" || got[1] != "198.51.100.7" {
+		t.Errorf("hostNameservers = %v", got)
+	}
+	if got := hostNameservers(filepath.Join(t.TempDir(), "missing")); got == nil || len(got) != 0 {
+		t.Errorf("missing file: %v", got)
+	}
+}

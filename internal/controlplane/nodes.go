@@ -91,6 +91,10 @@ func (s *Server) startNodes(ctx context.Context, wg *sync.WaitGroup, exe string,
 	if err != nil {
 		return nil, err
 	}
+	netw, err := node.StartNetwork(ctx, s.cfg, klog.FromContext(ctx))
+	if err != nil {
+		return nil, err
+	}
 	p := func(name string) string { return filepath.Join(s.pkiDir(), name) }
 	for i, n := range s.cfg.Nodes {
 		o := node.Options{
@@ -108,6 +112,7 @@ func (s *Server) startNodes(ctx context.Context, wg *sync.WaitGroup, exe string,
 			ClientCN:   kubeletClientCN,
 			K8sVersion: kubeVersion(),
 			DVCRSecret: dvcrSecret,
+			Network:    netw,
 
 			StopPodsOnExit: s.StopVMsOnExit,
 		}

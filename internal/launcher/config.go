@@ -98,13 +98,28 @@ type CloudInit struct {
 type Network struct {
 	// Mode is user (QEMU user-mode networking) or tap.
 	Mode string `json:"mode"`
-	// Tap is the host tap device for mode tap.
+	// Tap is the host tap device for mode tap. Empty: the node runtime
+	// creates the pod's tap and names it in TapEnv, which the launcher
+	// then uses (the VM controller cannot know the node's device names).
 	Tap string `json:"tap,omitempty"`
 	MAC string `json:"mac"`
 }
 
 // ConfigEnv is the environment variable carrying the JSON Config.
 const ConfigEnv = "DVP_LAUNCHER_CONFIG"
+
+// TapEnv is the environment variable in which the node runtime names the
+// tap device it made for the pod (docs/design/networking.md).
+const TapEnv = "DVP_NETWORK_TAP"
+
+// Annotations of a launcher pod that ask the node for a real network: the
+// VM's leased IPv4 address and its stable MAC. The node plugs a tap into
+// its bridge and its DHCP server answers that MAC with that address; pods
+// without them keep user-mode networking.
+const (
+	IPAddressAnnotation  = "network.virtualization.deckhouse.io/ip-address"
+	MACAddressAnnotation = "network.virtualization.deckhouse.io/mac-address"
+)
 
 // Termination reasons the launcher writes to its termination log (one
 // word, then optionally a colon and details); the VM controller applies

@@ -12,4 +12,9 @@
 // account tokens, emptyDir and PVC volumes are materialized as directories and
 // reached through a per-container root (DVP_ROOT) of symlinks at the paths a
 // container would see.
+//
+// A launcher pod that carries the VM's address and MAC annotations is
+// plugged into the host's VM network (package network, set up once per host
+// by StartNetwork) before its containers start: a tap of its own, DHCP for
+// its MAC and the filtering rules; docs/design/networking.md.
 package node

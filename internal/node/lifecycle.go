@@ -47,9 +47,10 @@ func (p *Provider) CreatePod(ctx context.Context, pod *corev1.Pod) error {
 		return nil
 	}
 	if err := p.tryStart(ctx, pod, dir); err != nil {
-		if errors.Is(err, errUnsupportedVolume) {
-			entry.failure = err.Error()
+		if reason, ok := permanent(err); ok {
+			entry.failure, entry.reason = err.Error(), reason
 			p.store(k, entry)
+			p.log.Info("Pod failed", "pod", klog.KObj(pod), "reason", err)
 			return nil
 		}
 		entry.waiting = err.Error()
@@ -61,12 +62,25 @@ func (p *Provider) CreatePod(ctx context.Context, pod *corev1.Pod) error {
 	return nil
 }
 
+// permanent says whether a start error fails the pod (with its reason)
+// rather than making it wait for another try.
+func permanent(err error) (reason string, ok bool) {
+	switch {
+	case errors.Is(err, errUnsupportedVolume):
+		return "UnsupportedPod", true
+	case errors.Is(err, errPodNetwork):
+		return "NetworkSetupFailed", true
+	}
+	return "", false
+}
+
 // tryStart starts the pod or leaves nothing behind, so the next attempt
 // starts clean.
 func (p *Provider) tryStart(ctx context.Context, pod *corev1.Pod, dir string) error {
 	if err := p.start(ctx, pod, dir); err != nil {
 		p.stopAll(dir, pod, 0)
 		_ = os.RemoveAll(dir)
+		p.teardownNetwork(pod)
 		return err
 	}
 	return nil
@@ -89,9 +103,13 @@ func (p *Provider) retryStart(k string, e *podEntry) {
 		err := p.tryStart(ctx, e.pod, e.dir)
 		cancel()
 		p.mu.Lock()
-		if err == nil {
+		reason, failed := permanent(err)
+		switch {
+		case err == nil:
 			e.waiting, e.started = "", time.Now()
-		} else {
+		case failed:
+			e.waiting, e.failure, e.reason = "", err.Error(), reason
+		default:
 			e.waiting = err.Error()
 		}
 		notify := p.notify
@@ -99,7 +117,7 @@ func (p *Provider) retryStart(k string, e *podEntry) {
 		if notify != nil {
 			notify(p.podWithStatus(e))
 		}
-		if err == nil {
+		if err == nil || failed {
 			return
 		}
 		p.log.V(1).Info("Pod not started yet; retrying", "pod", k, "reason", err)
@@ -121,6 +139,12 @@ func (p *Provider) start(ctx context.Context, pod *corev1.Pod, dir string) error
 	if err != nil {
 		return err
 	}
+	// After the volumes, which are what a pod usually waits for, so a
+	// waiting pod does not make and remove its tap on every try.
+	podNet, err := p.setupNetwork(ctx, pod)
+	if err != nil {
+		return err
+	}
 	for i := range pod.Spec.Containers {
 		c := &pod.Spec.Containers[i]
 		cdir := containerDir(dir, c.Name)
@@ -139,6 +163,9 @@ func (p *Provider) start(ctx context.Context, pod *corev1.Pod, dir string) error
 		if creds != "" {
 			// Last, so it wins over anything the spec says.
 			env = append(env, image.DVCRCredentialsEnv+"="+creds)
+		}
+		if env, err = podNet.env(env); err != nil {
+			return fmt.Errorf("container %q: %w", c.Name, err)
 		}
 		spec := supervisor.Spec{
 			Argv:          p.argv(c),
@@ -242,6 +269,7 @@ func (p *Provider) DeletePod(ctx context.Context, pod *corev1.Pod) error {
 	}
 	go func() {
 		p.stopAll(e.dir, e.pod, time.Duration(grace)*time.Second)
+		p.teardownNetwork(e.pod)
 		p.mu.Lock()
 		e.deleted = true
 		p.mu.Unlock()

@@ -23,6 +23,7 @@ import (
 
 	"github.com/virtlab/dvp/internal/config"
 	"github.com/virtlab/dvp/internal/image"
+	"github.com/virtlab/dvp/internal/network"
 	"github.com/virtlab/dvp/internal/version"
 )
 
@@ -57,6 +58,9 @@ type Options struct {
 	// that declare a scope (image.DVCRScopeEnv), bound to the pod's UID.
 	// Empty: such pods get none.
 	DVCRSecret []byte
+	// Network is the host's VM network (StartNetwork), shared by the
+	// nodes on the host; nil: launchers keep user-mode networking.
+	Network *network.Manager
 }
 
 // Run registers the node and runs its pods until ctx is done. The pods'
@@ -86,6 +90,15 @@ func Run(ctx context.Context, o Options) error {
 		return fmt.Errorf("node %s: %w", o.Node.Name, err)
 	}
 	provider.dvcrSecret = o.DVCRSecret
+	provider.net = o.Network
+	// The taps, rules and DHCP answers now follow the adopted pods: ours
+	// that no pod wants go, running guests keep theirs. A pod that cannot
+	// be plugged in is named, and the others still are.
+	if o.Network != nil {
+		if err := o.Network.Sync(ctx, o.Node.Name, provider.networkEndpoints()); err != nil {
+			log.Error(err, "Reconciling the VM network with this node's pods")
+		}
+	}
 	tlsConfig, err := servingTLS(o)
 	if err != nil {
 		return fmt.Errorf("node %s: %w", o.Node.Name, err)

@@ -14,6 +14,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/klog/v2"
 
+	"github.com/virtlab/dvp/internal/network"
 	"github.com/virtlab/dvp/internal/supervisor"
 )
 
@@ -28,6 +29,8 @@ type Provider struct {
 	log      klog.Logger
 	// dvcrSecret signs pod-bound DVCR credentials (dvcr.go).
 	dvcrSecret []byte
+	// net is the host's VM network (network.go); nil without root.
+	net *network.Manager
 
 	mu     sync.Mutex
 	pods   map[string]*podEntry // by namespace/name
@@ -38,6 +41,7 @@ type podEntry struct {
 	pod     *corev1.Pod
 	dir     string
 	failure string // set when the pod was refused; the pod is Failed
+	reason  string // the Failed reason; UnsupportedPod when empty
 	// waiting is why the pod could not start yet (a ConfigMap the
 	// controller-manager has not published, a claim not bound); the node
 	// retries, as kubelet does, and the pod stays Pending meanwhile.

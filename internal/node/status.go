@@ -83,12 +83,18 @@ func (p *Provider) podWithStatus(e *podEntry) *corev1.Pod {
 		st.HostIPs = []corev1.HostIP{{IP: st.HostIP}}
 		st.PodIP, st.PodIPs = st.HostIP, []corev1.PodIP{{IP: st.HostIP}}
 	}
-	if e.failure != "" {
-		st.Phase, st.Reason, st.Message = corev1.PodFailed, "UnsupportedPod", e.failure
+	p.mu.Lock()
+	failure, reason := e.failure, e.reason
+	p.mu.Unlock()
+	if reason == "" {
+		reason = "UnsupportedPod"
+	}
+	if failure != "" {
+		st.Phase, st.Reason, st.Message = corev1.PodFailed, reason, failure
 		for _, c := range pod.Spec.Containers {
 			st.ContainerStatuses = append(st.ContainerStatuses, corev1.ContainerStatus{
 				Name: c.Name, Image: c.Image,
-				State: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: 126, Reason: "UnsupportedPod", Message: e.failure}},
+				State: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: 126, Reason: reason, Message: failure}},
 			})
 		}
 		pod.Status = st
