@@ -45,7 +45,14 @@ func launcherConfig(vm *v1alpha2.VirtualMachine, p *plan) launcher.Config {
 		c.CPU.Type, c.CPU.Model, c.CPU.Features = string(p.class.Spec.CPU.Type), p.class.Spec.CPU.Model, p.class.Spec.CPU.Features
 	}
 	c.MemoryMiB = vm.Spec.Memory.Size.Value() >> 20
-	c.Network = &launcher.Network{Mode: "user", MAC: macFor(vm)}
+	// With a bound address the node plugs the machine into its VM network
+	// (a tap on its bridge, DHCP answering this MAC with this address) and
+	// names the tap to the launcher; without one, or on a node that has no
+	// VM network, QEMU's user-mode networking.
+	c.Network = &launcher.Network{Mode: launcher.NetworkUser, MAC: macFor(vm)}
+	if p.address.address != "" {
+		c.Network.Mode = launcher.NetworkTap
+	}
 	return c
 }
 
@@ -117,6 +124,10 @@ func launcherPod(vm *v1alpha2.VirtualMachine, p *plan) (*corev1.Pod, error) {
 			}},
 			Volumes: volumes,
 		},
+	}
+	if a := p.address.address; a != "" {
+		pod.Annotations[launcher.IPAddressAnnotation] = a
+		pod.Annotations[launcher.MACAddressAnnotation] = macFor(vm)
 	}
 	if len(p.pullScopes) > 0 {
 		c := &pod.Spec.Containers[0]
