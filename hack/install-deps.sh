@@ -20,9 +20,10 @@ if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
 # qemu and friends: the VM runtime (later parts of the platform).
 # ovmf: EFI firmware; busybox-static, syslinux*, mtools, dosfstools, cpio,
 # debootstrap: the test guests built by hack/guest.
+# iputils-ping, openssh-client: reaching machines on the VM network.
 pkgs=(iproute2 curl jq ca-certificates git make gcc qemu-system-x86 qemu-utils ovmf
   busybox-static syslinux syslinux-common syslinux-efi extlinux mtools dosfstools cpio
-  debootstrap fdisk kmod xz-utils)
+  debootstrap fdisk kmod xz-utils iputils-ping openssh-client)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -86,7 +86,7 @@ func (p *Pool) Refusal(a netip.Addr) string {
 	if pfx.Bits() == 32 {
 		return ""
 	}
-	if a == pfx.Addr() || a == lastAddr(pfx) {
+	if a == pfx.Addr() || a == Broadcast(pfx) {
 		return fmt.Sprintf("the requested address %s is out of the valid range: the first and last addresses of %s are not handed out", a, pfx)
 	}
 	if gw, ok := Gateway(pfx); ok && a == gw {
@@ -127,8 +127,9 @@ func (p *Pool) Size() int {
 	return n
 }
 
-func lastAddr(pfx netip.Prefix) netip.Addr {
-	b := pfx.Addr().As4()
+// Broadcast is the last address of a range.
+func Broadcast(pfx netip.Prefix) netip.Addr {
+	b := pfx.Masked().Addr().As4()
 	host := uint32(1)<<(32-pfx.Bits()) - 1
 	v := uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3])
 	v |= host

@@ -6,6 +6,8 @@ import (
 	"net"
 	"net/netip"
 	"strings"
+
+	"github.com/virtlab/dvp/internal/ipam"
 )
 
 // TapPrefix begins the name of every tap a Manager makes. Links with it are
@@ -36,18 +38,15 @@ func TapName(podUID string) string {
 	return TapPrefix + hex
 }
 
-// gateway is the first usable address of a CIDR: the bridge holds it and
-// VMs are given the addresses after it.
-func gateway(p netip.Prefix) netip.Addr { return p.Masked().Addr().Next() }
+// gateway is the address the bridge holds in a CIDR (ipam decides it:
+// the first usable one, never handed to a machine).
+func gateway(p netip.Prefix) netip.Addr {
+	gw, _ := ipam.Gateway(p.Masked())
+	return gw
+}
 
 // broadcast is the last address of an IPv4 CIDR.
-func broadcast(p netip.Prefix) netip.Addr {
-	a := p.Masked().Addr().As4()
-	host := uint32(1)<<(32-p.Bits()) - 1
-	v := uint32(a[0])<<24 | uint32(a[1])<<16 | uint32(a[2])<<8 | uint32(a[3])
-	v |= host
-	return netip.AddrFrom4([4]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)})
-}
+func broadcast(p netip.Prefix) netip.Addr { return ipam.Broadcast(p) }
 
 // cidrOf is the configured CIDR holding ip.
 func cidrOf(cidrs []netip.Prefix, ip netip.Addr) (netip.Prefix, bool) {

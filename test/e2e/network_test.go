@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -16,6 +17,9 @@ func TestVMNetwork(t *testing.T) {
 	srv, url := vmPlatform(t, storageConfig)
 	if srv.NetNS == "" {
 		t.Skip("needs root: the VM network is a bridge, taps and nftables in the server's network namespace")
+	}
+	if _, err := exec.LookPath("ping"); err != nil {
+		t.Skip("ping not found: install iputils-ping (make deps does)")
 	}
 	tinyImage(t, srv, url)
 	ud := inlineUserData(netUser)
