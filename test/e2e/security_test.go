@@ -83,7 +83,7 @@ func testGuestCannotReachHost(t *testing.T, srv *harness.Server, c *consoleProc)
 	}
 	for _, target := range targets {
 		host, port, _ := strings.Cut(target, ":")
-		out, _ := c.Run(t, "printf 'GET /version HTTP/1.0\\r\\n\\r\\n' | timeout 10 nc "+host+" "+port+" 2>&1; echo rc=$?", time.Minute)
+		out, _ := c.Run(t, "printf 'GET /version HTTP/1.0\\r\\n\\r\\n' | timeout 3 nc "+host+" "+port+" 2>&1; echo rc=$?", time.Minute)
 		if !strings.Contains(out, "rc=") {
 			t.Fatalf("nc to %s did not finish in the guest: %q", target, out)
 		}
