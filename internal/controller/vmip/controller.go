@@ -5,7 +5,6 @@ import (
 	"net/netip"
 	"sync"
 
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/client-go/tools/record"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -164,11 +163,4 @@ func (r *Reconciler) unreserve(a netip.Addr) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	delete(r.claimed, ipam.LeaseName(a))
-}
-
-func ignoreAlreadyExists(err error) error {
-	if apierrors.IsAlreadyExists(err) {
-		return nil
-	}
-	return err
 }
