@@ -43,6 +43,10 @@ func TestVMNetwork(t *testing.T) {
 	if out, _ := c.Run(t, "ip -4 addr show eth0", time.Minute); !strings.Contains(out, "inet "+ipA+"/24") {
 		t.Errorf("the guest's own address is not its status's %s:\n%s", ipA, out)
 	}
+	mac := srv.MustKubectl("-n", "vms", "get", "vm", "net-a", "-o", `jsonpath={.status.networks[?(@.type=="Main")].macAddress}`)
+	if out, _ := c.Run(t, "cat /sys/class/net/eth0/address", time.Minute); mac == "" || !strings.Contains(out, mac) {
+		t.Errorf("status.networks MAC %q is not the guest's:\n%s", mac, out)
+	}
 	if out, code := c.Run(t, "sudo ping -c 2 -W 5 "+ipB, time.Minute); code != 0 {
 		t.Errorf("net-a cannot ping net-b (%s):\n%s", ipB, out)
 	}

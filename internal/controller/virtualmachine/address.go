@@ -127,6 +127,12 @@ func setAddressStatus(vm *v1alpha2.VirtualMachine, a addressFacts) {
 	if a.name != "" {
 		vm.Status.VirtualMachineIPAddress = a.name
 	}
+	defer func() {
+		// The main interface, as upstream lists it (id 1, type Main), with
+		// the MAC the guest sees and the address it was given.
+		id := 1
+		vm.Status.Networks = []v1alpha2.NetworksStatus{{ID: &id, Type: "Main", MAC: macFor(vm), IPAddress: vm.Status.IPAddress}}
+	}()
 	switch vm.Status.Phase {
 	case v1alpha2.VirtualMachinePhaseRunning, v1alpha2.VirtualMachinePhaseStopping:
 		if vm.Status.IPAddress != "" {

@@ -60,5 +60,8 @@ func TestAddressStatus(t *testing.T) {
 		if vm.Status.IPAddress != tc.want || string(c.Status) != tc.wantCnd || vm.Status.VirtualMachineIPAddress != "m-ip" {
 			t.Errorf("%s: ipAddress %q condition %s, want %q %s", tc.name, vm.Status.IPAddress, c.Status, tc.want, tc.wantCnd)
 		}
+		if n := vm.Status.Networks; len(n) != 1 || *n[0].ID != 1 || n[0].Type != "Main" || n[0].MAC != macFor(vm) || n[0].IPAddress != tc.want {
+			t.Errorf("%s: status.networks %+v", tc.name, n)
+		}
 	}
 }
