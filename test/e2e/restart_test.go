@@ -18,9 +18,11 @@ func TestRestartKeepsObjects(t *testing.T) {
 	for _, f := range []string{"01-vi-ubuntu.yaml", "02-vd-linux-disk.yaml", "03-vm-linux-vm.yaml", "07-vd-blank.yaml", "13-vmop-restart.yaml"} {
 		srv.MustKubectl("apply", "--server-side", "-f", "testdata/seed/"+f)
 	}
+	// The machine makes its own address resource: six objects in all.
+	waitNonEmpty(t, srv, "-n", "vms", "get", "vm", "linux-vm", "-o", "jsonpath={.status.virtualMachineIPAddressName}")
 	want := srv.MustKubectl("-n", "vms", "get", "virtualization", "-o", "jsonpath={range .items[*]}{.kind}/{.metadata.name}/{.metadata.uid}{\"\\n\"}{end}")
-	if strings.Count(want, "\n") != 5 {
-		t.Fatalf("expected 5 objects before restart, got:\n%s", want)
+	if strings.Count(want, "\n") != 6 || !strings.Contains(want, "VirtualMachineIPAddress/linux-vm-") {
+		t.Fatalf("expected 6 objects before restart (the machine's address among them), got:\n%s", want)
 	}
 	for _, kill := range []bool{false, true} {
 		srv.Restart(kill)
